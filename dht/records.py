@@ -2,8 +2,9 @@
 
 Every value another peer wrote is untrusted: ``from_wire`` checks it (schema version, types,
 ranges, string lengths) and raises :class:`RecordError` with a one-line reason, which readers log
-before dropping the record. Locally built records are validated the same way at construction,
-so a node cannot announce what its peers would reject.
+before dropping the record. Locally built records are validated the same way at construction
+(pydantic's ``ValidationError``, a ``ValueError``) and by ``replace`` (``RecordError``), so a
+node cannot announce what its peers would reject.
 
 Wire format: a dict of plain msgpack types (str, int, float, bool, None, list, dict) keyed by
 field name, with ``schema_version``. Readers ignore names they do not know, so a new optional
@@ -60,12 +61,6 @@ class _Record(BaseModel):
     model_config = ConfigDict(strict=True, frozen=True, extra="ignore", allow_inf_nan=False)
 
     schema_version: int = SCHEMA_VERSION
-
-    def __init__(self, **fields: Any) -> None:
-        try:
-            super().__init__(**fields)
-        except ValidationError as e:
-            raise RecordError(f"{type(self).__name__}: {_describe(e)}") from None
 
     def to_wire(self) -> dict[str, Any]:
         """Plain msgpack types only (enums as strings, tuples as lists)."""

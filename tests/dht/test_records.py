@@ -175,7 +175,7 @@ def test_malformed_other_records_are_rejected(kind, wire, reason):
 
 
 def test_local_construction_and_replace_validate_too():
-    with pytest.raises(RecordError, match="start 4 must be < end 4"):
+    with pytest.raises(ValueError, match="start 4 must be < end 4"):
         NodeRecord(**node_fields(start=4, end=4))
     record = RECORDS[0]
     updated = record.replace(cache_slots_free=0, state=NodeState.DRAINING)

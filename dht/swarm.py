@@ -1,0 +1,304 @@
+"""A typed facade over hivemind's DHT for one model's swarm: announce records, read the view.
+
+Contract (inherited from hivemind, reference/hivemind.md): a value lives until its expiration
+time; of two values under one key and subkey the later expiration wins, and a store whose
+expiration is not strictly later than the one held is rejected, so this facade keeps the last
+expiration it used per (key, subkey) and always goes past it. Reads use ``latest=True`` so that
+subkeys from every replica are merged. Everything a peer wrote is validated on read and dropped,
+with a logged reason, when malformed. All calls block for at most ``timeout_s``; from async code
+call them through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+from chainswarm.dht.keys import MODEL_INDEX_KEY, SwarmKeys
+from chainswarm.dht.peer import DEFAULT_CALL_TIMEOUT_S, own_peer_id, run_in_dht
+from chainswarm.dht.records import LoadRecord, MovingLease, NodeRecord, NodeState, RecordError, SwarmSpec
+from hivemind import DHT
+from hivemind.dht.node import DHTNode
+from hivemind.utils import ValueWithExpiration, get_dht_time
+
+logger = logging.getLogger(__name__)
+
+EXPIRATION_STEP_S = 1e-3
+"""How far past the previous expiration a re-store goes when the clock has not moved enough."""
+
+LEASE_SETTLE_S = 1.0
+"""Wait between writing a lease claim and reading the claims back, so that a rival's claim
+written at about the same time has landed; a WAN store takes well under a second."""
+
+R = TypeVar("R", NodeRecord, SwarmSpec, LoadRecord, MovingLease)
+
+Entry = tuple[str, str, Any, float]
+"""(key, subkey, wire value, expiration time) of one store."""
+
+
+@dataclass(frozen=True)
+class SwarmView:
+    """One model's swarm as read at ``read_at`` (DHT time), records already validated.
+
+    ``spec`` is the one announced by most peers (ties: the one whose smallest announcer id is
+    smallest), ``specs`` maps each announcer to what it announced, ``lease`` is the current
+    holder's claim, and ``rejected`` maps 'key[subkey]' to why that record was dropped.
+    """
+
+    prefix: str
+    spec: SwarmSpec | None
+    specs: dict[str, SwarmSpec]
+    nodes: dict[str, NodeRecord]
+    loads: dict[str, LoadRecord]
+    lease: MovingLease | None
+    read_at: float
+    rejected: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def num_blocks(self) -> int:
+        """L from the spec, or the furthest announced end if no spec is visible."""
+        if self.spec is not None:
+            return self.spec.num_blocks
+        return max((n.end for n in self.nodes.values()), default=0)
+
+    def online_nodes(self) -> list[NodeRecord]:
+        """Nodes that accept sessions, sorted by peer id so every reader iterates alike."""
+        return [self.nodes[p] for p in sorted(self.nodes) if self.nodes[p].state is NodeState.ONLINE]
+
+    def coverage(self) -> list[int]:
+        """Number of online nodes hosting each block 0..L-1."""
+        counts = [0] * self.num_blocks
+        for node in self.online_nodes():
+            for block in range(node.start, min(node.end, self.num_blocks)):
+                counts[block] += 1
+        return counts
+
+    def uncovered(self) -> list[int]:
+        """Blocks no online node hosts: while any exist, the swarm cannot serve the model."""
+        return [block for block, count in enumerate(self.coverage()) if count == 0]
+
+
+def total_arrival_rate(view: SwarmView, default_rate: float) -> float:
+    """λ, the sum of the clients' announced arrival rates (requests/s); ``default_rate`` when
+    no client announced any (DESIGN.md, Decentralized placement item 2)."""
+    if not view.loads:
+        return default_rate
+    return sum(load.arrival_rate for load in view.loads.values())
+
+
+class SwarmDHT:
+    """Announce and read the shared state of the swarm under one key prefix (see ``keys.py``).
+
+    Which process may call: the one that created ``dht`` (hivemind's rule), from any thread.
+    ``clock`` returns DHT time; tests may pass their own.
+    """
+
+    def __init__(
+        self,
+        dht: DHT,
+        prefix: str,
+        *,
+        timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        lease_settle_s: float = LEASE_SETTLE_S,
+        clock: Callable[[], float] = get_dht_time,
+    ) -> None:
+        self.dht = dht
+        self.keys = SwarmKeys(prefix)
+        self.timeout_s = timeout_s
+        self.lease_settle_s = lease_settle_s
+        self.clock = clock
+        self._last_expiration: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+        self._logged: set[tuple[str, str]] = set()
+        self._peer_id: str | None = None
+
+    @classmethod
+    def for_model(cls, dht: DHT, model_id: str, **options: Any) -> SwarmDHT:
+        return cls(dht, SwarmKeys.for_model(model_id).prefix, **options)
+
+    @property
+    def peer_id(self) -> str:
+        """This DHT peer's id (base58), the subkey of the specs and lease claims it writes."""
+        if self._peer_id is None:
+            self._peer_id = own_peer_id(self.dht, self.timeout_s)
+        return self._peer_id
+
+    def announce_node(self, record: NodeRecord, expiration_s: float) -> bool:
+        """Store ``record`` under its peer id for ``expiration_s``; False if no replica took it."""
+        return self._store([self._entry(self.keys.nodes, record.peer_id, record.to_wire(), expiration_s)])
+
+    def announce_spec(self, spec: SwarmSpec, expiration_s: float) -> bool:
+        """Store the swarm constants as announced by this peer, and list the model in the index."""
+        wire = spec.to_wire()
+        return self._store(
+            [
+                self._entry(self.keys.spec, self.peer_id, wire, expiration_s),
+                self._entry(MODEL_INDEX_KEY, self.keys.prefix, wire, expiration_s),
+            ]
+        )
+
+    def publish_load(self, record: LoadRecord, expiration_s: float) -> bool:
+        """Store a client's recent arrival rate under its client id."""
+        return self._store([self._entry(self.keys.load, record.client_id, record.to_wire(), expiration_s)])
+
+    def read_swarm(self) -> SwarmView:
+        """Nodes, specs, loads and lease in one DHT traversal; expired records are already gone."""
+        keys = [self.keys.nodes, self.keys.spec, self.keys.load, self.keys.moving]
+        found = run_in_dht(self.dht, partial(_get_latest, keys=keys), self.timeout_s, "reading the swarm")
+        now = self.clock()
+        rejected: dict[str, str] = {}
+        specs = self._parse(found[self.keys.spec], self.keys.spec, SwarmSpec, rejected)
+        spec = _consensus(specs)
+        nodes = self._parse(found[self.keys.nodes], self.keys.nodes, NodeRecord, rejected)
+        for peer_id, node in list(nodes.items()):
+            reason = _misfit(node, spec, specs.get(peer_id))
+            if reason is not None:
+                self._reject(rejected, self.keys.nodes, peer_id, reason)
+                del nodes[peer_id]
+        loads = self._parse(found[self.keys.load], self.keys.load, LoadRecord, rejected)
+        claims = self._parse(found[self.keys.moving], self.keys.moving, MovingLease, rejected)
+        return SwarmView(
+            prefix=self.keys.prefix,
+            spec=spec,
+            specs=specs,
+            nodes=nodes,
+            loads=loads,
+            lease=_lease_holder(claims.values(), now),
+            read_at=now,
+            rejected=rejected,
+        )
+
+    def try_acquire_lease(self, duration_s: float) -> bool:
+        """Try to become the swarm's only mover for ``duration_s``; True if this peer holds it.
+
+        Claims live under each claimant's subkey; the holder is the active claim with the earliest
+        ``since`` (ties: smaller peer id), so all readers agree on it. Steps: give up if another
+        peer holds it; write a claim; wait ``lease_settle_s``; read the claims; withdraw ours if it
+        lost. Best-effort, not consensus: exclusivity holds when every claim reaches the readers
+        within the settle time and the claimants' clocks differ by less than that; a partitioned
+        DHT or a larger clock skew can give two holders. Movers must still never uncover a block.
+        """
+        holder = self.read_swarm().lease
+        if holder is not None:
+            return holder.peer_id == self.peer_id
+        now = self.clock()
+        claim = MovingLease(peer_id=self.peer_id, since=now, until=now + duration_s)
+        self._store([self._entry(self.keys.moving, self.peer_id, claim.to_wire(), duration_s)])
+        time.sleep(self.lease_settle_s)
+        holder = self.read_swarm().lease
+        if holder is not None and holder.peer_id == self.peer_id:
+            return True
+        self.release_lease()
+        return False
+
+    def release_lease(self) -> None:
+        """Withdraw this peer's claim by overwriting it with an inactive one (subkeys cannot be
+        deleted in hivemind); harmless if this peer holds none."""
+        now = self.clock()
+        released = MovingLease(peer_id=self.peer_id, since=now, until=now)
+        self._store([self._entry(self.keys.moving, self.peer_id, released.to_wire(), self.lease_settle_s)])
+
+    def list_models(self) -> dict[str, SwarmSpec]:
+        """Prefix → spec of every swarm announced on this DHT (for a monitor's ``--model`` choice)."""
+        found = run_in_dht(
+            self.dht, partial(_get_latest, keys=[MODEL_INDEX_KEY]), self.timeout_s, "reading the model index"
+        )
+        return self._parse(found[MODEL_INDEX_KEY], MODEL_INDEX_KEY, SwarmSpec, {})
+
+    def _entry(self, key: str, subkey: str, value: Any, expiration_s: float) -> Entry:
+        """An entry expiring ``expiration_s`` from now, strictly after the last one we stored."""
+        with self._lock:
+            previous = self._last_expiration.get((key, subkey), float("-inf"))
+            expiration = max(self.clock() + expiration_s, previous + EXPIRATION_STEP_S)
+            self._last_expiration[key, subkey] = expiration
+        return key, subkey, value, expiration
+
+    def _store(self, entries: list[Entry]) -> bool:
+        stored = run_in_dht(
+            self.dht, partial(_store_entries, entries=entries), self.timeout_s, f"storing {entries[0][0]}"
+        )
+        return all(stored)
+
+    def _parse(
+        self, found: ValueWithExpiration | None, key: str, kind: type[R], rejected: dict[str, str]
+    ) -> dict[str, R]:
+        """Subkey → record of one dictionary value, dropping (and logging) what does not validate."""
+        if found is None:
+            return {}
+        if not isinstance(found.value, dict):
+            self._reject(rejected, key, "", f"expected subkeys, got a plain {type(found.value).__name__}")
+            return {}
+        records: dict[str, R] = {}
+        for subkey, item in found.value.items():
+            try:
+                if not isinstance(subkey, str):
+                    raise RecordError(f"subkey {subkey!r:.40} is not a string")
+                record = kind.from_wire(item.value)
+                owner = _owner(record)
+                if owner is not None and owner != subkey:
+                    raise RecordError(f"{kind.__name__}: {owner!r} does not match its subkey")
+            except RecordError as e:
+                self._reject(rejected, key, subkey, str(e))
+                continue
+            records[subkey] = record
+        return records
+
+    def _reject(self, rejected: dict[str, str], key: str, subkey: object, reason: str) -> None:
+        """Record and log a dropped record: a warning the first time, debug on every re-read."""
+        label = subkey if isinstance(subkey, str) else repr(subkey)
+        where = f"{key}[{label[:128]}]"
+        rejected[where] = reason
+        level = logging.DEBUG if (where, reason) in self._logged else logging.WARNING
+        self._logged.add((where, reason))
+        logger.log(level, "dropping %s: %s", where, reason)
+
+
+def _owner(record: NodeRecord | SwarmSpec | LoadRecord | MovingLease) -> str | None:
+    """The id a record must be stored under, if it names one."""
+    if isinstance(record, NodeRecord | MovingLease):
+        return record.peer_id
+    if isinstance(record, LoadRecord):
+        return record.client_id
+    return None
+
+
+def _consensus(specs: dict[str, SwarmSpec]) -> SwarmSpec | None:
+    """The spec most announcers agree on; ties go to the one with the smallest announcer id."""
+    if not specs:
+        return None
+    votes = Counter(specs.values())
+    first_announcer = {spec: min(p for p, s in specs.items() if s == spec) for spec in votes}
+    return min(votes, key=lambda spec: (-votes[spec], first_announcer[spec]))
+
+
+def _misfit(node: NodeRecord, spec: SwarmSpec | None, own_spec: SwarmSpec | None) -> str | None:
+    """Why a node record cannot be part of this swarm, or None."""
+    if spec is None:
+        return None
+    if own_spec is not None and own_spec != spec:
+        return f"its spec differs from the swarm's ({spec.mismatch(own_spec)})"
+    return node.check_against(spec)
+
+
+def _lease_holder(claims: Iterable[MovingLease], now: float) -> MovingLease | None:
+    """The active claim with the earliest start (ties: smaller peer id), or None."""
+    active = [claim for claim in claims if claim.active(now)]
+    return min(active, key=lambda claim: (claim.since, claim.peer_id), default=None)
+
+
+async def _get_latest(_dht: DHT, node: DHTNode, keys: list[str]) -> dict[str, ValueWithExpiration | None]:
+    """Runs in the DHT process: the latest value of every key, subkeys merged across replicas."""
+    return await node.get_many(keys, sufficient_expiration_time=float("inf"))
+
+
+async def _store_entries(_dht: DHT, node: DHTNode, entries: list[Entry]) -> list[bool]:
+    """Runs in the DHT process: store all entries in one traversal; whether each was accepted."""
+    keys, subkeys, values, expirations = (list(column) for column in zip(*entries, strict=True))
+    result = await node.store_many(keys, values, expirations, subkeys=subkeys)
+    return [bool(result.get((key, subkey))) for key, subkey in zip(keys, subkeys, strict=True)]
