@@ -1,1 +1,5 @@
-"""dht."""
+"""The swarm's shared state on hivemind's DHT.
+
+``records`` (typed, validated records; no hivemind import), ``keys`` (key names per model),
+``peer`` (start this process's DHT peer), ``swarm`` (announce and read one model's swarm).
+"""

@@ -67,9 +67,14 @@ class SwarmView:
             return self.spec.num_blocks
         return max((n.end for n in self.nodes.values()), default=0)
 
+    def nodes_in(self, *states: NodeState) -> list[NodeRecord]:
+        """Nodes in any of ``states``, sorted by peer id so that every reader iterates alike
+        (c* is computed over ONLINE and JOINING nodes, DESIGN.md item 3)."""
+        return [self.nodes[p] for p in sorted(self.nodes) if self.nodes[p].state in states]
+
     def online_nodes(self) -> list[NodeRecord]:
-        """Nodes that accept sessions, sorted by peer id so every reader iterates alike."""
-        return [self.nodes[p] for p in sorted(self.nodes) if self.nodes[p].state is NodeState.ONLINE]
+        """Nodes that accept sessions, sorted by peer id."""
+        return self.nodes_in(NodeState.ONLINE)
 
     def coverage(self) -> list[int]:
         """Number of online nodes hosting each block 0..L-1."""
@@ -130,22 +135,32 @@ class SwarmDHT:
         return self._peer_id
 
     def announce_node(self, record: NodeRecord, expiration_s: float) -> bool:
-        """Store ``record`` under its peer id for ``expiration_s``; False if no replica took it."""
-        return self._store([self._entry(self.keys.nodes, record.peer_id, record.to_wire(), expiration_s)])
+        """Store this peer's ``record`` for ``expiration_s``; False if no replica took it.
+
+        ``record.peer_id`` must be this DHT peer's id (ValueError otherwise): clients dial it,
+        and readers match it with the spec this peer announces.
+        """
+        if record.peer_id != self.peer_id:
+            raise ValueError(f"record.peer_id {record.peer_id} is not this DHT peer's id {self.peer_id}")
+        entry = self._entry(self.keys.nodes, record.peer_id, record.to_wire(), expiration_s)
+        return self._store([entry])[0]
 
     def announce_spec(self, spec: SwarmSpec, expiration_s: float) -> bool:
-        """Store the swarm constants as announced by this peer, and list the model in the index."""
+        """Store the swarm constants as this peer sees them, and list the model in the index.
+
+        Returns whether the spec was stored; the index entry is shared by every node of the swarm
+        and may be refused when another node's copy expires later, which is harmless.
+        """
         wire = spec.to_wire()
-        return self._store(
-            [
-                self._entry(self.keys.spec, self.peer_id, wire, expiration_s),
-                self._entry(MODEL_INDEX_KEY, self.keys.prefix, wire, expiration_s),
-            ]
-        )
+        entries = [
+            self._entry(self.keys.spec, self.peer_id, wire, expiration_s),
+            self._entry(MODEL_INDEX_KEY, self.keys.prefix, wire, expiration_s),
+        ]
+        return self._store(entries)[0]
 
     def publish_load(self, record: LoadRecord, expiration_s: float) -> bool:
         """Store a client's recent arrival rate under its client id."""
-        return self._store([self._entry(self.keys.load, record.client_id, record.to_wire(), expiration_s)])
+        return self._store([self._entry(self.keys.load, record.client_id, record.to_wire(), expiration_s)])[0]
 
     def read_swarm(self) -> SwarmView:
         """Nodes, specs, loads and lease in one DHT traversal; expired records are already gone."""
@@ -219,11 +234,11 @@ class SwarmDHT:
             self._last_expiration[key, subkey] = expiration
         return key, subkey, value, expiration
 
-    def _store(self, entries: list[Entry]) -> bool:
-        stored = run_in_dht(
+    def _store(self, entries: list[Entry]) -> list[bool]:
+        """Store in one traversal; whether each entry was accepted."""
+        return run_in_dht(
             self.dht, partial(_store_entries, entries=entries), self.timeout_s, f"storing {entries[0][0]}"
         )
-        return all(stored)
 
     def _parse(
         self, found: ValueWithExpiration | None, key: str, kind: type[R], rejected: dict[str, str]

@@ -77,11 +77,14 @@ def test_reader_sees_every_peers_records(swarm, prefix):
     assert (view.nodes[b.peer_id].start, view.nodes[b.peer_id].end) == (3, 8)
     assert view.loads == {"client-1": load} and view.lease is None and view.rejected == {}
     assert [n.peer_id for n in view.online_nodes()] == [a.peer_id]
+    assert [n.peer_id for n in view.nodes_in(NodeState.ONLINE, NodeState.JOINING)] == sorted(view.nodes)
     assert view.coverage() == [1, 1, 1, 1, 1, 0, 0, 0]
     assert view.uncovered() == [5, 6, 7]
     assert total_arrival_rate(view, default_rate=9.0) == 0.75
     assert reader.list_models()[prefix] == spec
 
+    with pytest.raises(ValueError, match="not this DHT peer's id"):
+        a.announce_node(make_node(b.peer_id, 3, 8), LONG_S)
     assert b.announce_node(make_node(b.peer_id, 3, 8), LONG_S)
     view = reader.read_swarm()
     assert view.coverage() == [1, 1, 1, 2, 2, 1, 1, 1] and view.uncovered() == []
