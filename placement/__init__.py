@@ -1,1 +1,34 @@
-"""placement."""
+"""The paper's algorithms as a pure library (stdlib + numpy only): specs, exact counts, GBP-CR
+block placement, GCA cache allocation, the JFFC dispatch state machine, Theorem-4 response-time
+bounds and the search over the reservation c."""
+
+from .bounds import response_time_bounds
+from .choose_c import Reservation, choose_c, evaluate_c, max_reservation
+from .exact import blocks_for_reservation, cache_slots
+from .fleet import Fleet
+from .gbp_cr import GbpCrPlan, InfeasiblePlacement, gbp_cr, gbp_cr_plan
+from .gca import gca
+from .jffc import JFFC
+from .specs import Chain, ModelSpec, Placement, ServerSpec, Span
+
+__all__ = [
+    "Chain",
+    "Fleet",
+    "GbpCrPlan",
+    "InfeasiblePlacement",
+    "JFFC",
+    "ModelSpec",
+    "Placement",
+    "Reservation",
+    "ServerSpec",
+    "Span",
+    "blocks_for_reservation",
+    "cache_slots",
+    "choose_c",
+    "evaluate_c",
+    "gbp_cr",
+    "gbp_cr_plan",
+    "gca",
+    "max_reservation",
+    "response_time_bounds",
+]

@@ -8,7 +8,8 @@ live swarm, GB in the paper's simulations), times in seconds. Names follow the p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -89,3 +90,19 @@ class Chain:
             out.append((name, start, start + m))
             start += m
         return out
+
+
+def hop_time(server: ServerSpec, num_blocks: int) -> float:
+    """τ^c_j + τ^p_j·m_ij: one hop's share of a chain's service time (paper Eq.2)."""
+    return server.comm_time + server.block_time * num_blocks
+
+
+def make_chain(hops: Sequence[tuple[ServerSpec, int]], capacity: int) -> Chain:
+    """The chain through ``hops`` = (server, m_ij) in order, T_k per Eq.2 summed with ``math.fsum``
+    (correctly rounded, so equal hop times give equal T_k whatever their order)."""
+    return Chain(
+        servers=tuple(s.name for s, _ in hops),
+        blocks=tuple(m for _, m in hops),
+        service_time=math.fsum(hop_time(s, m) for s, m in hops),
+        capacity=capacity,
+    )
