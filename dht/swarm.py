@@ -193,8 +193,8 @@ class SwarmDHT:
         """Try to become the swarm's only mover for ``duration_s``; True if this peer holds it.
 
         Claims live under each claimant's subkey; the holder is the active claim with the earliest
-        ``since`` (ties: smaller peer id), so all readers agree on it. Steps: give up if another
-        peer holds it; write a claim; wait ``lease_settle_s``; read the claims; withdraw ours if it
+        ``since`` (ties: smaller peer id), so all readers agree on it. Steps: return at once if a
+        claim holds (True if it is ours; it is not extended); write a claim; wait ``lease_settle_s``; read the claims; withdraw ours if it
         lost. Best-effort, not consensus: exclusivity holds when every claim reaches the readers
         within the settle time and the claimants' clocks differ by less than that; a partitioned
         DHT or a larger clock skew can give two holders. Movers must still never uncover a block.
@@ -218,13 +218,6 @@ class SwarmDHT:
         now = self.clock()
         released = MovingLease(peer_id=self.peer_id, since=now, until=now)
         self._store([self._entry(self.keys.moving, self.peer_id, released.to_wire(), self.lease_settle_s)])
-
-    def list_models(self) -> dict[str, SwarmSpec]:
-        """Prefix → spec of every swarm announced on this DHT (for a monitor's ``--model`` choice)."""
-        found = run_in_dht(
-            self.dht, partial(_get_latest, keys=[MODEL_INDEX_KEY]), self.timeout_s, "reading the model index"
-        )
-        return self._parse(found[MODEL_INDEX_KEY], MODEL_INDEX_KEY, SwarmSpec, {})
 
     def _entry(self, key: str, subkey: str, value: Any, expiration_s: float) -> Entry:
         """An entry expiring ``expiration_s`` from now, strictly after the last one we stored."""
@@ -272,6 +265,26 @@ class SwarmDHT:
         level = logging.DEBUG if (where, reason) in self._logged else logging.WARNING
         self._logged.add((where, reason))
         logger.log(level, "dropping %s: %s", where, reason)
+
+
+def list_models(dht: DHT, timeout_s: float = DEFAULT_CALL_TIMEOUT_S) -> dict[str, SwarmSpec]:
+    """Prefix → spec of every swarm announced on this DHT, for a monitor's ``--model`` choice.
+
+    Each entry is the spec of whichever node announced last: use it to name the model, and
+    ``read_swarm`` for the spec the swarm agrees on. Entries that do not validate are skipped
+    (logged at debug level).
+    """
+    found = run_in_dht(
+        dht, partial(_get_latest, keys=[MODEL_INDEX_KEY]), timeout_s, "reading the model index"
+    )
+    index = found[MODEL_INDEX_KEY]
+    models: dict[str, SwarmSpec] = {}
+    for prefix, item in (index.value if index is not None and isinstance(index.value, dict) else {}).items():
+        try:
+            models[str(prefix)] = SwarmSpec.from_wire(item.value)
+        except RecordError as e:
+            logger.debug("skipping model index entry %r: %s", prefix, e)
+    return models
 
 
 def _owner(record: NodeRecord | SwarmSpec | LoadRecord | MovingLease) -> str | None:

@@ -9,9 +9,10 @@ import time
 from typing import Any
 
 import pytest
+from chainswarm.dht.keys import MODEL_INDEX_KEY
 from chainswarm.dht.peer import SwarmConnectionError, own_peer_id, start_dht
 from chainswarm.dht.records import LoadRecord, NodeRecord, NodeState, SwarmSpec
-from chainswarm.dht.swarm import SwarmDHT, total_arrival_rate
+from chainswarm.dht.swarm import SwarmDHT, list_models, total_arrival_rate
 from hivemind.utils import get_dht_time
 
 pytestmark = pytest.mark.swarm
@@ -81,7 +82,7 @@ def test_reader_sees_every_peers_records(swarm, prefix):
     assert view.coverage() == [1, 1, 1, 1, 1, 0, 0, 0]
     assert view.uncovered() == [5, 6, 7]
     assert total_arrival_rate(view, default_rate=9.0) == 0.75
-    assert reader.list_models()[prefix] == spec
+    assert list_models(swarm[3])[prefix] == spec
 
     with pytest.raises(ValueError, match="not this DHT peer's id"):
         a.announce_node(make_node(b.peer_id, 3, 8), LONG_S)
@@ -128,6 +129,10 @@ def test_malformed_and_foreign_records_are_dropped_with_a_logged_reason(swarm, p
     assert "max_length: 512 != 1024" in reasons[f"{b.peer_id}]"]
     logged = [r.getMessage() for r in caplog.records if r.name == "chainswarm.dht.swarm"]
     assert len(logged) == 5 and all(message.startswith("dropping ") for message in logged)
+
+    assert swarm[0].store(MODEL_INDEX_KEY, {"junk": 1}, expires, subkey=prefix + "-bogus")
+    models = list_models(swarm[3])
+    assert models[prefix].model_id == "tiny-llama" and prefix + "-bogus" not in models
 
 
 def test_an_expired_record_disappears(swarm, prefix):
