@@ -52,8 +52,12 @@ class SpanCache:
         shape = (batch_size, num_kv_heads, max_length, head_dim)
         n = last_block - first_block
         # zeros, not empty: padded batch columns are read (masked), and NaN garbage × 0 weight is NaN
-        self._keys: list[torch.Tensor] | None = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n)]
-        self._values: list[torch.Tensor] | None = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n)]
+        self._keys: list[torch.Tensor] | None = [
+            torch.zeros(shape, dtype=dtype, device=device) for _ in range(n)
+        ]
+        self._values: list[torch.Tensor] | None = [
+            torch.zeros(shape, dtype=dtype, device=device) for _ in range(n)
+        ]
 
     @property
     def nbytes(self) -> int:
@@ -132,4 +136,3 @@ class BatchedCaches:
             all_values[rows, :, : v.shape[2]] = v
             row += c.batch_size
         return all_keys, all_values
-

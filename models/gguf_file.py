@@ -23,7 +23,19 @@ _VERSIONS = (2, 3)
 _DEFAULT_ALIGNMENT = 32  # llama.cpp's, when `general.alignment` is absent
 _STRING, _ARRAY = 8, 9
 # fixed-width metadata value types: struct format by GGUF type id
-_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_SCALAR = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
 
 
 @dataclass(frozen=True)
@@ -82,9 +94,23 @@ class GgufFile:
         """Tensor `name` dequantized to float32 in torch layout ((out, in) for a weight)."""
         info = self.tensors[name]
         raw = self._blob[info.offset_bytes : info.offset_bytes + info.nbytes]
+        if info.ggml_type == GGMLQuantizationType.Q8_0:
+            return _dequantize_q8_0(raw, info.shape)
         rows = prod(info.shape[:-1])
         values = dequantize(raw.reshape(rows, info.nbytes // rows), info.ggml_type)
         return torch.from_numpy(np.array(values, dtype=np.float32).reshape(info.shape))
+
+
+def _dequantize_q8_0(raw: np.ndarray, shape: tuple[int, ...]) -> torch.Tensor:
+    """Q8_0 in torch, same arithmetic as `gguf.dequantize` (fp16 scale × int8, in fp32) but ~20× faster.
+
+    Embedding matrices are usually Q8_0 and large (SmolLM2: 28M values, about 3 s in numpy).
+    """
+    block_elements, block_bytes = GGML_QUANT_SIZES[GGMLQuantizationType.Q8_0]
+    blocks = np.array(raw).reshape(-1, block_bytes)  # [fp16 scale | block_elements × int8]
+    scales = torch.from_numpy(blocks[:, :2].copy().view(np.float16)).float()
+    values = torch.from_numpy(blocks[:, 2 : 2 + block_elements].view(np.int8)).to(torch.float32)
+    return values.mul_(scales).reshape(shape)
 
 
 def _nbytes(qtype: GGMLQuantizationType, shape: tuple[int, ...]) -> int:

@@ -48,7 +48,11 @@ def load_blocks(
 
 
 def build_block(
-    info: ModelInfo, block: int, state: dict[str, torch.Tensor], dtype: torch.dtype, device: torch.device | str
+    info: ModelInfo,
+    block: int,
+    state: dict[str, torch.Tensor],
+    dtype: torch.dtype,
+    device: torch.device | str,
 ) -> nn.Module:
     """One decoder layer from `state` (names relative to the block, e.g. `mlp.up_proj.weight`)."""
     with torch.device("meta"):
@@ -62,7 +66,9 @@ def build_block(
 
 def check_block_range(info: ModelInfo, start: int, end: int) -> None:
     if not 0 <= start < end <= info.num_blocks:
-        raise ModelError(f"block range [{start}, {end}) is not inside [0, {info.num_blocks}) for {info.model_id}")
+        raise ModelError(
+            f"block range [{start}, {end}) is not inside [0, {info.num_blocks}) for {info.model_id}"
+        )
 
 
 def _load_block(

@@ -130,11 +130,15 @@ class BlockSpan:
         if any((c.first_block, c.last_block) != (first, last) for c in caches):
             raise ValueError("forward_batch needs caches over the same block range; group sessions by range")
         if sum(c.batch_size for c in caches) != hidden.shape[0]:
-            raise ValueError(f"hidden has {hidden.shape[0]} rows but the caches hold {sum(c.batch_size for c in caches)}")
+            raise ValueError(
+                f"hidden has {hidden.shape[0]} rows but the caches hold {sum(c.batch_size for c in caches)}"
+            )
         for c in caches:
             self._cache_range(c, None, None)
             c.check_room(steps)
-        past_lengths = torch.tensor([c.length for c in caches for _ in range(c.batch_size)], device=self.device)
+        past_lengths = torch.tensor(
+            [c.length for c in caches for _ in range(c.batch_size)], device=self.device
+        )
         positions = past_lengths.unsqueeze(1) + torch.arange(steps, device=self.device)
         masks = self._masks(first, last, past_lengths, steps, skip_if_exact=False)
         out = self._run(hidden, first, last, positions, masks, BatchedCaches(caches))
@@ -201,6 +205,8 @@ class BlockSpan:
         if cache.discarded:
             raise ValueError("this cache was discarded")
         cache_range = (cache.first_block, cache.last_block)
-        if (first is not None and first != cache.first_block) or (last is not None and last != cache.last_block):
+        if (first is not None and first != cache.first_block) or (
+            last is not None and last != cache.last_block
+        ):
             raise ValueError(f"blocks [{first}, {last}) differ from the cache's {list(cache_range)}")
         return self._block_range(*cache_range)

@@ -77,7 +77,9 @@ class ModelInfo:
 
     @property
     def head_dim(self) -> int:
-        return int(getattr(self.config, "head_dim", None) or self.hidden_size // self.config.num_attention_heads)
+        return int(
+            getattr(self.config, "head_dim", None) or self.hidden_size // self.config.num_attention_heads
+        )
 
     @property
     def num_kv_heads(self) -> int:

@@ -92,9 +92,7 @@ class GgufWeights:
         self._n_heads = int(info.config.num_attention_heads)
         self._n_kv_heads = info.num_kv_heads
         self._gguf_name = {
-            hf: gguf
-            for hf, gguf in _gguf_names(info.num_blocks)
-            if gguf in self._file.tensors
+            hf: gguf for hf, gguf in _gguf_names(info.num_blocks) if gguf in self._file.tensors
         }
         self.names = frozenset(self._gguf_name)
 

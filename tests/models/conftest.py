@@ -6,9 +6,9 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from chainswarm.models.spec import ModelInfo, load_model_info
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
-from chainswarm.models.spec import ModelInfo, load_model_info
 from tests.tiny_model import write_tiny_llama
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -33,7 +33,9 @@ def tiny_hf(tiny_dir: Path) -> PreTrainedModel:
 @pytest.fixture(scope="session")
 def untied_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """6 blocks in one safetensors file, separate LM head."""
-    return write_tiny_llama(tmp_path_factory.mktemp("untied") / "tiny-untied", seed=1, tie_word_embeddings=False)
+    return write_tiny_llama(
+        tmp_path_factory.mktemp("untied") / "tiny-untied", seed=1, tie_word_embeddings=False
+    )
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
-
 from chainswarm.models.front import ModelFront, load_tokenizer
 from chainswarm.models.span import BlockSpan
-from chainswarm.models.spec import load_model_info
+from chainswarm.models.spec import ModelError, load_model_info
+from transformers import AutoModelForCausalLM
+
 from tests.models.hf_reference import run_greedy
 
 TOL = 1e-5
@@ -70,8 +72,18 @@ def test_three_spans_generate_what_hf_generates(tiny_dir, tiny_info, tiny_hf):
 
 def test_tokenizer_with_chat_template(tiny_info):
     tok = load_tokenizer(tiny_info)
-    text = tok.apply_chat_template([{"role": "user", "content": "Hello world"}], add_generation_prompt=True, tokenize=False)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "Hello world"}], add_generation_prompt=True, tokenize=False
+    )
     assert text.endswith("<|im_start|>assistant\n")
     ids = tok(text)["input_ids"]
     assert max(ids) < tiny_info.config.vocab_size
     assert tok.decode(ids) == text
+
+
+def test_directory_without_tokenizer(tmp_path, tiny_dir):
+    copy = shutil.copytree(
+        tiny_dir, tmp_path / "m", ignore=shutil.ignore_patterns("tokenizer*", "chat_template*")
+    )
+    with pytest.raises(ModelError, match="cannot load a tokenizer"):
+        load_tokenizer(load_model_info(copy))

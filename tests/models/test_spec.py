@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from chainswarm.models.loader import load_blocks
 from chainswarm.models.spec import (
     ModelError,
@@ -18,13 +17,15 @@ from chainswarm.models.spec import (
     load_model_info,
     parse_dtype,
 )
+
 from tests.tiny_model import write_tiny_llama
 
 
 def test_info_of_a_sharded_directory(tiny_dir, tiny_info):
     assert tiny_info.kind is SourceKind.SAFETENSORS
     assert (tiny_dir / "model.safetensors.index.json").is_file()
-    assert (tiny_info.num_blocks, tiny_info.hidden_size, tiny_info.num_kv_heads, tiny_info.head_dim) == (6, 64, 2, 16)
+    shape = (tiny_info.num_blocks, tiny_info.hidden_size, tiny_info.num_kv_heads, tiny_info.head_dim)
+    assert shape == (6, 64, 2, 16)
     assert tiny_info.config._attn_implementation == "sdpa"
     assert tiny_info.model_id.startswith("tiny-llama@")
 
