@@ -5,10 +5,14 @@ Theorem-4 *lower* bound on JFFC's mean response time at the given demand (the pa
 picks the c that minimizes the simulated response time). c_max = ⌊(max_j M_j − s_m)/s_c⌋.
 Ties go to the smaller c.
 
-Pruning (exact, so the result equals the plain loop): every chain's service time is at least
-LB(c) = L·min_j t̃_j(c), since hop j costs τ^c_j + τ^p_j·m_ij ≥ m_ij·t̃_j(c) when m_ij ≤ m_j(c); the
-Theorem-4 lower bound is at least the fastest chain's service time; and t̃_j(c) only grows with c.
-So once LB(c) exceeds the best objective so far, no larger c can win and the search stops.
+Two prunings, both exact, so the result equals the plain loop (tests check it):
+
+- Stop: every chain's service time is at least LB(c) = L·min_j t̃_j(c), since hop j costs
+  τ^c_j + τ^p_j·m_ij ≥ m_ij·t̃_j(c) when m_ij ≤ m_j(c); the Theorem-4 lower bound is at least the
+  fastest chain's service time; and t̃_j(c) only grows with c. Once LB(c) exceeds the best
+  objective so far, no larger c can win.
+- Skip: GCA runs lazily and a c is dropped as soon as an optimistic bound on its objective
+  (see :func:`_evaluate`) exceeds the best so far.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from .bounds import response_time_bounds
 from .exact import cache_slots
 from .fleet import Fleet
 from .gbp_cr import InfeasiblePlacement, gbp_cr_plan
-from .gca import gca
+from .gca import gca_iter
 from .specs import Chain, ModelSpec, ServerSpec, Span
 
 # Relative margin on the pruning test, far above the float error of either side.
@@ -59,11 +63,42 @@ def evaluate_c(
 ) -> Reservation:
     """GBP-CR then GCA with reservation ``c``; raises :class:`InfeasiblePlacement` when the
     servers cannot host every block with this c."""
-    fleet = Fleet.of(servers)
+    outcome = _evaluate(Fleet.of(servers), model, c, arrival_rate, target_load, cutoff=None)
+    assert outcome is not None, "nothing is pruned without a cutoff"
+    return outcome
+
+
+def _evaluate(
+    fleet: Fleet, model: ModelSpec, c: int, arrival_rate: float, target_load: float, cutoff: float | None
+) -> Reservation | None:
+    """:func:`evaluate_c`, but None as soon as the objective provably exceeds ``cutoff`` or is
+    infinite (never, if ``cutoff`` is None).
+
+    After k GCA chains, the rest are no faster than the k-th (each round searches a smaller
+    graph) and hold at most ⌊(slots left)/L⌋ jobs in all (a job on a chain takes L slots). The
+    lower bound of the k chains plus that many jobs at the k-th chain's speed is at most the
+    final objective: every n-th fastest job slot is at least as fast, so every death rate is
+    at least as high.
+    """
     placement = gbp_cr_plan(fleet, model, c, arrival_rate, target_load).placement
-    chains = gca(fleet.servers, model, placement)
+    by_name = {s.name: s for s in fleet.servers}
+    free_slots = sum(cache_slots(by_name[n].memory, model, span.count) for n, span in placement.items())
+    chains: list[Chain] = []
+    for chain in gca_iter(fleet.servers, model, placement):
+        chains.append(chain)
+        free_slots -= chain.capacity * model.num_blocks
+        if cutoff is not None and _is_checkpoint(len(chains)):
+            rest = Chain((), (), chain.service_time, free_slots // model.num_blocks)
+            optimistic, _ = response_time_bounds([*chains, rest], arrival_rate)
+            if optimistic > cutoff or math.isinf(optimistic):
+                return None
     lower, _ = response_time_bounds(chains, arrival_rate)
     return Reservation(c, placement, chains, lower)
+
+
+def _is_checkpoint(num_chains: int) -> bool:
+    """Bound after each of the first 32 chains, then every 8: cheap next to GCA rounds."""
+    return num_chains <= 32 or num_chains % 8 == 0
 
 
 def _service_time_floor(fleet: Fleet, model: ModelSpec, c: int) -> float:
@@ -74,6 +109,10 @@ def _service_time_floor(fleet: Fleet, model: ModelSpec, c: int) -> float:
         return math.inf
     per_block = fleet.comm_time[usable] / counts[usable] + fleet.block_time[usable]
     return model.num_blocks * float(np.min(per_block))
+
+
+def _powers_of_two(limit: int) -> list[int]:
+    return [1 << i for i in range(limit.bit_length()) if 1 << i <= limit]
 
 
 def choose_c(
@@ -88,19 +127,37 @@ def choose_c(
     Raises :class:`InfeasiblePlacement` when no c both covers all blocks and keeps λ < ν.
     """
     fleet = Fleet.of(servers)
-    best: Reservation | None = None
     c_max = max_reservation(fleet, model)
-    for c in range(1, c_max + 1):
-        if best is not None and _service_time_floor(fleet, model, c) > best.lower_bound * (1 + _PRUNE_MARGIN):
-            break
+    best: Reservation | None = None
+    seen: set[int] = set()
+
+    def consider(c: int) -> bool:
+        """Evaluate c unless pruned; False once c and every larger c are out of the running."""
+        nonlocal best
+        if best is not None:
+            if _service_time_floor(fleet, model, c) > best.lower_bound * (1 + _PRUNE_MARGIN):
+                return False
+        seen.add(c)
+        cutoff = math.inf if best is None else best.lower_bound * (1 + _PRUNE_MARGIN)
         try:
-            candidate = evaluate_c(fleet, model, c, arrival_rate, target_load)
+            candidate = _evaluate(fleet, model, c, arrival_rate, target_load, cutoff)
         except InfeasiblePlacement:
-            continue
-        if math.isfinite(candidate.lower_bound) and (
-            best is None or candidate.lower_bound < best.lower_bound
-        ):
+            return True
+        if candidate is None or not math.isfinite(candidate.lower_bound):
+            return True
+        key = (candidate.lower_bound, candidate.c)
+        if best is None or key < (best.lower_bound, best.c):
             best = candidate
+        return True
+
+    # A coarse pass first (c = 1, 2, 4, ...) finds a good objective early, so that the full
+    # pass prunes most c after a few GCA rounds; the answer is the same as in plain order.
+    for c in _powers_of_two(c_max):
+        if not consider(c):
+            break
+    for c in range(1, c_max + 1):
+        if c not in seen and not consider(c):
+            break
     if best is None:
         raise InfeasiblePlacement(
             f"no reservation c in 1..{c_max} lets {len(fleet)} servers host all {model.num_blocks} "

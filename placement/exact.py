@@ -39,8 +39,8 @@ def exact_value(x: Number) -> Fraction:
     return Fraction(repr(value))
 
 
-def _is_int(*xs: Number) -> bool:
-    return all(isinstance(x, int | np.integer) for x in xs)
+def _is_int(x: Number) -> bool:
+    return type(x) is int or isinstance(x, np.integer)
 
 
 def _near_integer(q: float, scale: float) -> bool:
@@ -54,7 +54,7 @@ def cache_slots(memory: Number, model: ModelSpec, num_blocks: int) -> int:
     if num_blocks < 0:
         raise ValueError(f"num_blocks must be >= 0, got {num_blocks}")
     s_m, s_c = model.block_bytes, model.cache_bytes
-    if _is_int(memory, s_m, s_c):
+    if _is_int(memory) and _is_int(s_m) and _is_int(s_c):
         return max(0, (int(memory) - int(s_m) * num_blocks) // int(s_c))
     q = (memory - s_m * num_blocks) / s_c
     if not math.isfinite(q):
@@ -71,7 +71,7 @@ def blocks_for_reservation(memory: Number, model: ModelSpec, c: int) -> int:
     if c < 0:
         raise ValueError(f"c must be >= 0, got {c}")
     s_m, s_c, num_blocks = model.block_bytes, model.cache_bytes, model.num_blocks
-    if _is_int(memory, s_m, s_c):
+    if _is_int(memory) and _is_int(s_m) and _is_int(s_c):
         return max(0, min(int(memory) // (int(s_m) + int(s_c) * c), num_blocks))
     q = memory / (s_m + s_c * c)
     if not math.isfinite(q):
@@ -82,21 +82,32 @@ def blocks_for_reservation(memory: Number, model: ModelSpec, c: int) -> int:
     return max(0, min(math.floor(q), num_blocks))
 
 
+class ExactMemories:
+    """Many servers' memories, prepared once for :meth:`blocks_for_reservation` at many c (the
+    search over c needs m_j(c) for every server and every c)."""
+
+    def __init__(self, memories: Sequence[Number]):
+        self.memories = tuple(memories)
+        self._floats = np.asarray(self.memories, dtype=np.float64)
+        if not np.all(np.isfinite(self._floats)):
+            raise ValueError("memories must be finite")
+        all_int = all(_is_int(m) for m in self.memories)
+        self._ints = np.asarray([int(m) for m in self.memories], dtype=np.int64) if all_int else None
+
+    def blocks_for_reservation(self, model: ModelSpec, c: int) -> np.ndarray:
+        """m_j(c) for every memory, in order, as an int64 array (same values as the scalar)."""
+        if c < 0:
+            raise ValueError(f"c must be >= 0, got {c}")
+        s_m, s_c, num_blocks = model.block_bytes, model.cache_bytes, model.num_blocks
+        if self._ints is not None and _is_int(s_m) and _is_int(s_c):
+            return np.clip(self._ints // (int(s_m) + int(s_c) * c), 0, num_blocks)
+        q = self._floats / (s_m + s_c * c)
+        counts = np.floor(q)
+        for i in np.flatnonzero(np.abs(q - np.round(q)) <= _NEAR_INTEGER * np.maximum(1.0, q)):
+            counts[i] = blocks_for_reservation(self.memories[i], model, c)
+        return np.clip(counts, 0, num_blocks).astype(np.int64)
+
+
 def blocks_for_reservation_many(memories: Sequence[Number], model: ModelSpec, c: int) -> np.ndarray:
-    """:func:`blocks_for_reservation` for many servers at once (int64 array, same order); used by
-    the search over c, which needs m_j(c) for every server and every c."""
-    if c < 0:
-        raise ValueError(f"c must be >= 0, got {c}")
-    s_m, s_c, num_blocks = model.block_bytes, model.cache_bytes, model.num_blocks
-    if _is_int(s_m, s_c, *memories):
-        counts = np.array([int(m) // (int(s_m) + int(s_c) * c) for m in memories], dtype=np.int64)
-        return np.clip(counts, 0, num_blocks)
-    values = np.asarray(memories, dtype=np.float64)
-    q = values / (s_m + s_c * c)
-    if not np.all(np.isfinite(q)):
-        raise ValueError("memories must be finite")
-    counts = np.floor(q)
-    near = np.abs(q - np.round(q)) <= _NEAR_INTEGER * np.maximum(1.0, q)
-    for i in np.flatnonzero(near):
-        counts[i] = blocks_for_reservation(memories[i], model, c)
-    return np.clip(counts, 0, num_blocks).astype(np.int64)
+    """:func:`blocks_for_reservation` for many servers at once (int64 array, same order)."""
+    return ExactMemories(memories).blocks_for_reservation(model, c)

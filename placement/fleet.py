@@ -12,17 +12,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .exact import blocks_for_reservation_many
+from .exact import ExactMemories
 from .specs import ModelSpec, ServerSpec
 
 
 @dataclass(frozen=True)
 class Fleet:
-    """Servers sorted by name; ``comm_time``/``block_time`` are float arrays in that order."""
+    """Servers sorted by name; ``comm_time``/``block_time`` are float arrays in that order and
+    ``memory`` their memories ready for exact counts."""
 
     servers: tuple[ServerSpec, ...]
     comm_time: np.ndarray = field(repr=False)
     block_time: np.ndarray = field(repr=False)
+    memory: ExactMemories = field(repr=False)
 
     @classmethod
     def of(cls, servers: Iterable[ServerSpec] | Fleet) -> Fleet:
@@ -38,6 +40,7 @@ class Fleet:
             servers=ordered,
             comm_time=np.array([s.comm_time for s in ordered], dtype=np.float64),
             block_time=np.array([s.block_time for s in ordered], dtype=np.float64),
+            memory=ExactMemories([s.memory for s in ordered]),
         )
 
     def __len__(self) -> int:
@@ -49,4 +52,4 @@ class Fleet:
 
     def blocks_for_reservation(self, model: ModelSpec, c: int) -> np.ndarray:
         """m_j(c) for every server (paper Eq.6), exact, as an int64 array."""
-        return blocks_for_reservation_many([s.memory for s in self.servers], model, c)
+        return self.memory.blocks_for_reservation(model, c)

@@ -22,7 +22,7 @@ breaks such near-ties exactly (``math.fsum`` of the difference has the exact sig
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,8 +71,27 @@ class _BoundaryGraph:
         self.server = np.full((size, size), -1, dtype=np.int64)
         self._via = np.empty((size, size))
         self.by_end = {int(q): np.flatnonzero(self.end == q) for q in np.unique(self.end)}
-        for q, members in self.by_end.items():
-            self._refresh(q, members, 0, q)
+        self._build()
+
+    def _build(self) -> None:
+        """All columns at once: :meth:`_refresh` for every end position, vectorized."""
+        count = len(self.end)
+        if count == 0:
+            return
+        order = np.lexsort((np.arange(count), self.end))  # by end, then name
+        ends = self.end[order]
+        first = np.flatnonzero(np.r_[True, ends[1:] != ends[:-1]])
+        boundaries = np.arange(self.num_blocks + 1)
+        times = self.comm[order, None] + self.block[order, None] * (ends[:, None] - boundaries[None, :])
+        fits = (self.lowest[order, None] <= boundaries[None, :]) & (boundaries[None, :] < ends[:, None])
+        times[~fits] = np.inf
+        column_min = np.minimum.reduceat(times, first, axis=0)
+        group = np.repeat(np.arange(len(first)), np.diff(np.r_[first, count]))
+        hits = (times == column_min[group]) & fits
+        winner = np.minimum.reduceat(np.where(hits, order[:, None], count), first, axis=0)
+        columns = ends[first]
+        self.cost[:, columns] = column_min.T
+        self.server[:, columns] = np.where(winner < count, winner, -1).T
 
     def _refresh(self, q: int, members: np.ndarray, lo: int, hi: int) -> None:
         """Recompute W[p, q] and its server for p in [lo, hi); ``members`` are in name order, so
@@ -158,21 +177,26 @@ def _hosts(
     return hosts
 
 
-def gca(servers: Iterable[ServerSpec], model: ModelSpec, placement: Mapping[str, Span]) -> list[Chain]:
-    """Alg. 2: the chains and capacities GCA builds on ``placement``, fastest first (construction
-    order). Each chain's capacity is ≥ 1 and together they never over-commit a server's residual
-    slots: Σ_k m_jk·c_k ≤ ⌊(M_j − s_m·m_j)/s_c⌋. Empty if the placement does not cover 0..L-1."""
+def gca_iter(
+    servers: Iterable[ServerSpec], model: ModelSpec, placement: Mapping[str, Span]
+) -> Iterator[Chain]:
+    """Alg. 2 lazily: yields GCA's chains one at a time, fastest first, so a caller can stop
+    early (the search over c prunes a c once even the chains so far cannot win)."""
     hosts = _hosts(servers, model, placement)
     residual = [cache_slots(s.memory, model, span.count) for s, span in hosts]
     graph = _BoundaryGraph(hosts, residual, model.num_blocks)
-    chains: list[Chain] = []
     while (path := graph.fastest_path()) is not None:
         ends = [int(graph.end[j]) for j in path.ranks]
         blocks = [e - b for b, e in zip([0, *ends], ends, strict=False)]
         capacity = min(graph.residual[j] // m for j, m in zip(path.ranks, blocks, strict=True))
         for j, m in zip(path.ranks, blocks, strict=True):
             graph.reserve(j, m * capacity)
-        chains.append(
-            make_chain([(hosts[j][0], m) for j, m in zip(path.ranks, blocks, strict=True)], capacity)
-        )
-    return chains
+        yield make_chain([(hosts[j][0], m) for j, m in zip(path.ranks, blocks, strict=True)], capacity)
+
+
+def gca(servers: Iterable[ServerSpec], model: ModelSpec, placement: Mapping[str, Span]) -> list[Chain]:
+    """Alg. 2: the chains and capacities GCA builds on ``placement``, fastest first (construction
+    order; service times never decrease, since each round searches a smaller graph). Each
+    capacity is ≥ 1 and together they never over-commit a server's residual slots:
+    Σ_k m_jk·c_k ≤ ⌊(M_j − s_m·m_j)/s_c⌋. Empty if the placement does not cover 0..L-1."""
+    return list(gca_iter(servers, model, placement))
