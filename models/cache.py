@@ -100,8 +100,11 @@ class SpanCache:
         keys, values = self._storage(block)
         return keys[:, :, : self.length], values[:, :, : self.length]
 
-    def update(self, key: torch.Tensor, value: torch.Tensor, layer_idx: int, **_: object):
-        """transformers' Cache hook: store the new tokens of block `layer_idx` after the current ones."""
+    def update(self, key: torch.Tensor, value: torch.Tensor, layer_idx: int, *_: object, **__: object):
+        """transformers' Cache hook: store the new tokens of block `layer_idx` after the current ones.
+
+        Extra arguments (`cache_kwargs` in older transformers, `kwargs=` in newer) are not needed.
+        """
         keys, values = self._storage(layer_idx)
         end = self.length + key.shape[2]
         keys[:, :, self.length : end] = key
@@ -122,7 +125,7 @@ class BatchedCaches:
     def __init__(self, caches: Sequence[SpanCache]):
         self._caches = caches
 
-    def update(self, key: torch.Tensor, value: torch.Tensor, layer_idx: int, **_: object):
+    def update(self, key: torch.Tensor, value: torch.Tensor, layer_idx: int, *_: object, **__: object):
         steps = key.shape[2]
         total = max(c.length for c in self._caches) + steps
         shape = (key.shape[0], key.shape[1], total, key.shape[3])

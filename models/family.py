@@ -8,7 +8,8 @@ classes (not a re-implementation) keeps hidden states equal to Hugging Face's bi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from dataclasses import dataclass, field
 
 from torch import nn
 from transformers import PretrainedConfig
@@ -29,6 +30,13 @@ class Family:
     layer_cls: type[nn.Module]
     rotary_cls: type[nn.Module]
     norm_cls: type[nn.Module]
+    # the layer's keyword for the KV cache: "cache" since transformers 5.24, "past_key_values" before.
+    # Passing the wrong one would land in **kwargs and silently disable caching.
+    cache_kwarg: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        params = inspect.signature(self.layer_cls.forward).parameters
+        object.__setattr__(self, "cache_kwarg", "cache" if "cache" in params else "past_key_values")
 
 
 FAMILIES: dict[str, Family] = {

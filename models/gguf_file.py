@@ -3,7 +3,8 @@
 `gguf.GGUFReader` parses every field, including a 49k-entry vocabulary, which costs about 3 s per
 open (reference/transformers-notes.md §6); a node only needs the scalar metadata and the few
 tensors of its blocks. This reader walks the header with `struct`, skips string arrays, memory-maps
-the file and leaves dequantization to the public `gguf.dequantize`.
+the file and leaves dequantization to the public `gguf.dequantize`. The `gguf` package is imported
+only when a GGUF file is opened, so safetensors models need no gguf install.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import struct
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, dequantize
+
+if TYPE_CHECKING:
+    from gguf import GGMLQuantizationType
 
 _MAGIC = b"GGUF"
 _VERSIONS = (2, 3)
@@ -81,7 +84,7 @@ class GgufFile:
             dims = struct.unpack_from(f"<{n_dims}Q", blob, pos + 4)
             ggml_type, offset = struct.unpack_from("<IQ", blob, pos + 4 + 8 * n_dims)
             pos += 4 + 8 * n_dims + 12
-            entries.append((name, tuple(reversed(dims)), GGMLQuantizationType(ggml_type), offset))
+            entries.append((name, tuple(reversed(dims)), _gguf().GGMLQuantizationType(ggml_type), offset))
         alignment = int(metadata.get("general.alignment", _DEFAULT_ALIGNMENT))
         data_start = (pos + alignment - 1) // alignment * alignment
         tensors = {
@@ -94,10 +97,11 @@ class GgufFile:
         """Tensor `name` dequantized to float32 in torch layout ((out, in) for a weight)."""
         info = self.tensors[name]
         raw = self._blob[info.offset_bytes : info.offset_bytes + info.nbytes]
-        if info.ggml_type == GGMLQuantizationType.Q8_0:
+        gguf = _gguf()
+        if info.ggml_type == gguf.GGMLQuantizationType.Q8_0:
             return _dequantize_q8_0(raw, info.shape)
         rows = prod(info.shape[:-1])
-        values = dequantize(raw.reshape(rows, info.nbytes // rows), info.ggml_type)
+        values = gguf.dequantize(raw.reshape(rows, info.nbytes // rows), info.ggml_type)
         return torch.from_numpy(np.array(values, dtype=np.float32).reshape(info.shape))
 
 
@@ -106,15 +110,25 @@ def _dequantize_q8_0(raw: np.ndarray, shape: tuple[int, ...]) -> torch.Tensor:
 
     Embedding matrices are usually Q8_0 and large (SmolLM2: 28M values, about 3 s in numpy).
     """
-    block_elements, block_bytes = GGML_QUANT_SIZES[GGMLQuantizationType.Q8_0]
+    gguf = _gguf()
+    block_elements, block_bytes = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType.Q8_0]
     blocks = np.array(raw).reshape(-1, block_bytes)  # [fp16 scale | block_elements × int8]
     scales = torch.from_numpy(blocks[:, :2].copy().view(np.float16)).float()
     values = torch.from_numpy(blocks[:, 2 : 2 + block_elements].view(np.int8)).to(torch.float32)
     return values.mul_(scales).reshape(shape)
 
 
+def _gguf():
+    """The `gguf` package, imported on first use."""
+    try:
+        import gguf
+    except ImportError as e:
+        raise ImportError("reading .gguf files needs the gguf package: pip install gguf") from e
+    return gguf
+
+
 def _nbytes(qtype: GGMLQuantizationType, shape: tuple[int, ...]) -> int:
-    block_elements, block_bytes = GGML_QUANT_SIZES[qtype]
+    block_elements, block_bytes = _gguf().GGML_QUANT_SIZES[qtype]
     return prod(shape) // block_elements * block_bytes
 
 

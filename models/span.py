@@ -41,7 +41,9 @@ class BlockSpan:
         first = next(self.layers[0].parameters())
         self.dtype: torch.dtype = first.dtype
         self.device: torch.device = first.device
-        self.rotary = family_of(info.config).rotary_cls(info.config).to(self.device)
+        family = family_of(info.config)
+        self.rotary = family.rotary_cls(info.config).to(self.device)
+        self._cache_kwarg = family.cache_kwarg
         self._windows = [sliding_window(info.config, b) for b in range(self.start, self.end)]
 
     @classmethod
@@ -156,7 +158,7 @@ class BlockSpan:
                 hidden,
                 attention_mask=masks[self._windows[local]],
                 position_embeddings=position_embeddings,
-                cache=cache,
+                **{self._cache_kwarg: cache},
             )
         return hidden
 

@@ -159,7 +159,7 @@ def _read_safetensors_dir(path: Path) -> tuple[PretrainedConfig, list[Path]]:
 def _read_gguf(path: Path) -> PretrainedConfig:
     try:
         gguf = GgufFile.open(path)
-    except ValueError as e:
+    except (ValueError, ImportError) as e:
         raise ModelError(f"cannot read {path}: {e}") from e
     meta = gguf.metadata
     arch = meta.get("general.architecture")

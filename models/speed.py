@@ -24,8 +24,10 @@ class BlockSpeed:
     decode_steps: int
 
 
-def measure_block_speed(span: BlockSpan, *, prefill_tokens: int = 128, decode_steps: int = 16) -> BlockSpeed:
-    """Prefill `prefill_tokens` then run `decode_steps` single-token steps; median step time.
+def measure_block_speed(
+    span: BlockSpan, *, prefill_tokens: int = 128, decode_steps: int = 16, repeats: int = 3
+) -> BlockSpeed:
+    """Median of `repeats` prefills of `prefill_tokens`, then median of `decode_steps` single-token steps.
 
     One warm-up prefill and step run first (allocator, kernel selection). The figures are divided
     by the span's block count.
@@ -40,11 +42,14 @@ def measure_block_speed(span: BlockSpan, *, prefill_tokens: int = 128, decode_st
     warm.discard()
 
     cache = span.new_cache(prefill_tokens + decode_steps)
-    prefill_s = _timed(lambda: span.forward(hidden, cache), span.device)
+    prefill_s = []
+    for _ in range(repeats):
+        cache.truncate(0)
+        prefill_s.append(_timed(lambda: span.forward(hidden, cache), span.device))
     step_s = [_timed(lambda: span.forward(step, cache), span.device) for _ in range(decode_steps)]
     cache.discard()
     return BlockSpeed(
-        prefill_s_per_token=prefill_s / prefill_tokens / n_blocks,
+        prefill_s_per_token=statistics.median(prefill_s) / prefill_tokens / n_blocks,
         decode_s_per_step=statistics.median(step_s) / n_blocks,
         prefill_tokens=prefill_tokens,
         decode_steps=decode_steps,

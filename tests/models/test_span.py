@@ -163,3 +163,13 @@ def test_random_span_has_the_real_shape(tiny_info, span):
     assert out.shape == hidden.shape and torch.isfinite(out).all()
     assert torch.equal(out, random_span(tiny_info, 2, 5, seed=3).forward(hidden))
     assert not torch.equal(out, random_span(tiny_info, 2, 5, seed=4).forward(hidden))
+
+
+def test_bfloat16_span_tracks_float32(tiny_info, span, reference):
+    half = BlockSpan.load(tiny_info, 2, 5, dtype=torch.bfloat16)
+    cache = half.new_cache(16)
+    assert cache.nbytes == span.new_cache(16).nbytes // 2
+    for states in reference.hidden_states[:3]:
+        out = half.forward(states[2], cache)
+        assert out.dtype == torch.bfloat16
+        torch.testing.assert_close(out.float(), states[5], rtol=0.05, atol=0.05)
