@@ -70,7 +70,7 @@ class BlockSpan:
     ) -> SpanCache:
         """An empty cache for a session over blocks [first_block, last_block) (default: the whole span).
 
-        Allocates 2·batch_size·(last−first)·cache_bytes at once, so memory is reserved up front.
+        Allocates batch_size·(last−first)·cache_bytes(max_length) at once: memory is reserved up front.
         """
         first, last = self._block_range(first_block, last_block)
         return SpanCache(
