@@ -1,13 +1,16 @@
 """The paper's algorithms as a pure library (stdlib + numpy only): specs, exact counts, GBP-CR
 block placement, GCA cache allocation, the JFFC dispatch state machine, Theorem-4 response-time
-bounds and the search over the reservation c."""
+bounds and the search over the reservation c.
+
+Other modules (baselines, decentralized rules) add their names below the same way.
+"""
 
 from .bounds import response_time_bounds
 from .choose_c import Reservation, choose_c, evaluate_c, max_reservation
 from .exact import blocks_for_reservation, cache_slots
 from .fleet import Fleet
 from .gbp_cr import GbpCrPlan, InfeasiblePlacement, gbp_cr, gbp_cr_plan
-from .gca import gca
+from .gca import gca, gca_iter
 from .jffc import JFFC
 from .specs import Chain, ModelSpec, Placement, ServerSpec, Span
 
@@ -29,6 +32,7 @@ __all__ = [
     "gbp_cr",
     "gbp_cr_plan",
     "gca",
+    "gca_iter",
     "max_reservation",
     "response_time_bounds",
 ]

@@ -8,8 +8,9 @@ Why positions: an edge (i, j) exists iff start_j ≤ end_i < end_j, needs m_ij =
 at j and costs τ^c_j + τ^p_j·m_ij — all of it depends on i only through p = end_i. So the server
 graph collapses onto the L+1 block boundaries p = 0..L (source at 0, sink at L): a DAG with
 edge p→q carried by the best server j with end_j = q, start_j ≤ p and M̃_j ≥ q − p. W[p, q] holds
-that edge's cost and only the columns of a chosen chain's servers change per iteration; the
-fastest path is Bellman–Ford on the (L+1)² matrix, a few vectorized rounds.
+that edge's cost. After a chain is chosen, only the entries whose carrier lost the edge get a new
+best server; the fastest path is Bellman–Ford on the (L+1)² matrix (hops + 1 vectorized rounds).
+Per round that is O(L²) work instead of Dijkstra's O(J²) on the server graph.
 
 Tie-break (shared with the reference Dijkstra in tests/placement/): among feasible chains, the one
 with the smallest *exact* service time (the exact rational sum of the float hop times), then the
@@ -93,18 +94,16 @@ class _BoundaryGraph:
         self.cost[:, columns] = column_min.T
         self.server[:, columns] = np.where(winner < count, winner, -1).T
 
-    def _refresh(self, q: int, members: np.ndarray, lo: int, hi: int) -> None:
-        """Recompute W[p, q] and its server for p in [lo, hi); ``members`` are in name order, so
-        argmin's first occurrence breaks equal costs by name."""
-        if lo >= hi:
-            return
-        boundaries = np.arange(lo, hi)
+    def _refresh(self, q: int, boundaries: np.ndarray) -> None:
+        """Recompute W[p, q] and its server for p in ``boundaries``; members of the column are in
+        name order, so argmin's first occurrence breaks equal costs by name."""
+        members = self.by_end[q]
         times = self.comm[members, None] + self.block[members, None] * (q - boundaries)[None, :]
         times[self.lowest[members, None] > boundaries[None, :]] = np.inf
         best = np.argmin(times, axis=0)
-        cost = times[best, np.arange(hi - lo)]
-        self.cost[lo:hi, q] = cost
-        self.server[lo:hi, q] = np.where(np.isfinite(cost), members[best], -1)
+        cost = times[best, np.arange(len(boundaries))]
+        self.cost[boundaries, q] = cost
+        self.server[boundaries, q] = np.where(np.isfinite(cost), members[best], -1)
 
     def fastest_path(self) -> _Label | None:
         """The tie-broken fastest path to the sink, or None if the sink is unreachable.
@@ -150,12 +149,18 @@ class _BoundaryGraph:
         return best(self.num_blocks)
 
     def reserve(self, j: int, slots: int) -> None:
-        """Take ``slots`` of server j's residual and drop its edges that no longer fit."""
+        """Take ``slots`` of server j's residual and drop its edges that no longer fit: only the
+        boundaries where j carried the edge need a new best server."""
         self.residual[j] -= slots
         q = int(self.end[j])
         old = int(self.lowest[j])
-        self.lowest[j] = max(int(self.start[j]), q - self.residual[j])
-        self._refresh(q, self.by_end[q], old, min(int(self.lowest[j]), q))
+        new = min(max(int(self.start[j]), q - self.residual[j]), q)
+        if new == old:
+            return
+        self.lowest[j] = new
+        lost = old + np.flatnonzero(self.server[old:new, q] == j)
+        if len(lost):
+            self._refresh(q, lost)
 
 
 def _hosts(
