@@ -7,8 +7,9 @@ holds no logic and forwards each call to a ``BlockBackend`` (the node's implemen
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol
+# typing.AsyncIterator, not collections.abc's: hivemind detects stream handlers by the hint's
+# ``_name``, which only typing's aliases carry; with the abc one a stream silently becomes unary.
+from typing import AsyncIterator, Protocol  # noqa: UP035
 
 from hivemind.p2p import P2PContext, ServicerBase
 from hivemind.proto import runtime_pb2
