@@ -119,7 +119,7 @@ class RemoteModel:
         self._thread = threading.Thread(target=self._loop.run_forever, name="chainswarm-client", daemon=True)
         self._thread.start()
         try:
-            self._client: SwarmClient = self._run(SwarmClient.create(config, dht)).result()
+            self._client: SwarmClient = self.submit(SwarmClient.create(config, dht)).result()
         except BaseException:
             dht.shutdown()
             self._stop_loop()
@@ -131,7 +131,7 @@ class RemoteModel:
         return self._client
 
     def generate(self, prompt: Prompt, *, chat: bool | None = None, **sampling: Any) -> Completion:
-        return self._run(self._client.generate(prompt, SamplingParams(**_stop_tuple(sampling)), chat)).result()
+        return self.submit(self._client.generate(prompt, SamplingParams(**_stop_tuple(sampling)), chat)).result()
 
     async def stream(self, prompt: Prompt, *, chat: bool | None = None, **sampling: Any) -> AsyncIterator[str]:
         """Text pieces as they are generated, from whatever event loop awaits this."""
@@ -149,7 +149,7 @@ class RemoteModel:
                 loop.call_soon_threadsafe(pieces.put_nowait, (None, e))
                 raise
 
-        producer = self._run(produce())
+        producer = self.submit(produce())
         try:
             while True:
                 piece, error = await pieces.get()
@@ -168,17 +168,17 @@ class RemoteModel:
         try:
             while True:
                 try:
-                    delta = self._run(anext(agen)).result()
+                    delta = self.submit(anext(agen)).result()
                 except StopAsyncIteration:
                     return
                 if delta.text:
                     yield delta.text
         finally:
-            self._run(agen.aclose()).result()
+            self.submit(agen.aclose()).result()
 
     def close(self) -> None:
         if self._thread.is_alive():
-            self._run(self._client.close()).result()
+            self.submit(self._client.close()).result()
             self._stop_loop()
 
     def __enter__(self) -> RemoteModel:
@@ -187,7 +187,9 @@ class RemoteModel:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, coroutine: Any) -> Future:
+    def submit(self, coroutine: Any) -> Future:
+        """Run ``coroutine`` on this model's event loop (where ``client`` lives); returns a
+        ``concurrent.futures.Future`` of its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     def _stop_loop(self) -> None:

@@ -106,7 +106,7 @@ def test_node_killed_mid_generation_gives_the_same_text(
     swarm.start_node(tiny_model, "--blocks", "2:6", *NODE_ARGS, name="backup")
     swarm.wait_for(online(4), 90, "the backup node online")
     router = model.client.router
-    model._run(router.refresh()).result()
+    model.submit(router.refresh()).result()
 
     pieces = model.stream_sync(PROMPT, max_new_tokens=32, temperature=0)
     text = next(pieces) + next(pieces)
