@@ -69,6 +69,10 @@ class Dispatcher:
         """Requests in flight per chain (Z_k), by chain key."""
         return {chain_key(k): z for k, z in zip(self._jffc.chains, self._jffc.busy, strict=True)}
 
+    def is_free(self, chain: Chain) -> bool:
+        """Whether ``chain`` (one of ``chains``) would take a request now: below capacity, not busy."""
+        return self._jffc.is_free(chain)
+
     async def acquire(self) -> Lease:
         """A slot on the fastest free chain, waiting in FIFO order while none is free."""
         ticket = _Ticket()
