@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from aiohttp import web
+
     from chainswarm.api.server import create_app, served_names
     from chainswarm.dht.peer import SwarmConnectionError
     from chainswarm.models.spec import ModelError

@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
 
 import torch
-from chainswarm.wire.messages import ErrorCode, RpcError
 from hivemind.compression import deserialize_torch_tensor, serialize_torch_tensor
 from hivemind.proto import runtime_pb2
 from hivemind.utils import MSGPackSerializer
 from hivemind.utils.streaming import combine_from_streaming, split_for_streaming
+
+from chainswarm.wire.messages import ErrorCode, RpcError
 
 MAX_PART_BYTES = 2 * 1024 * 1024
 MAX_PARTS = 4096  # 8 GiB per logical message: anything larger is an attack or a bug

@@ -2,6 +2,9 @@
 
 import pytest
 import torch
+from hivemind.proto import runtime_pb2
+from hivemind.utils import MSGPackSerializer
+
 from chainswarm.wire.framing import MAX_PART_BYTES, encode, read_message
 from chainswarm.wire.messages import (
     Close,
@@ -12,8 +15,6 @@ from chainswarm.wire.messages import (
     parse_forward_request,
     parse_session_message,
 )
-from hivemind.proto import runtime_pb2
-from hivemind.utils import MSGPackSerializer
 
 
 async def _aiter(items):
