@@ -1,7 +1,8 @@
 """From the swarm as read in the DHT to the inputs of the placement rules, and back.
 
-The rules themselves are pure (``placement.decentralized``); this module only turns DHT records
-into the paper's servers and spans, so that every node feeds the rules the same view.
+The rules themselves are pure (``placement.decentralized``, ``placement.rebalance``); this module
+only turns DHT records into the paper's servers and spans, so that every node feeds the rules the
+same view.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from chainswarm.dht.records import NodeState
 from chainswarm.dht.swarm import SwarmView, total_arrival_rate
 from chainswarm.placement import ModelSpec, ServerSpec, Span, cache_slots
+from chainswarm.placement import decentralized as rules
+from chainswarm.placement.rebalance import MoveProposal, evaluate_move
 
 # Demand assumed when no client has announced any (req/s): small, so a young swarm favours long
 # spans (short chains) over cache; the first clients' announcements correct it.
@@ -26,25 +29,44 @@ class SpanChoice:
     arrival_rate: float
 
 
-def others_in(view: SwarmView, me: str) -> dict[str, tuple[ServerSpec, Span]]:
-    """The other joining or online nodes as (server, span); draining and offline ones are leaving."""
+def placed_nodes(view: SwarmView, exclude: str | None = None) -> rules.View:
+    """Joining and online nodes as (server, span), by peer id; draining and offline ones are leaving."""
     return {
         peer: (node.server_spec(), node.span)
         for peer, node in sorted(view.nodes.items())
-        if peer != me and node.state in (NodeState.JOINING, NodeState.ONLINE)
+        if peer != exclude and node.state in (NodeState.JOINING, NodeState.ONLINE)
     }
+
+
+def _reservation(view: SwarmView, servers: list[ServerSpec], model: ModelSpec, rate: float) -> int:
+    current = rules.swarm_reservation(
+        n.c_reserved for n in view.nodes.values() if n.state in (NodeState.JOINING, NodeState.ONLINE)
+    )
+    return rules.choose_reservation(servers, model, rate, TARGET_LOAD, current=current)
 
 
 def choose_span(view: SwarmView, me: ServerSpec, model: ModelSpec) -> SpanChoice:
     """Reservation c*, block count m_j(c*) and start for a node joining ``view`` (DESIGN.md 3–5)."""
-    from chainswarm.placement import decentralized as rules
+    rate = total_arrival_rate(view, DEFAULT_ARRIVAL_RATE)
+    others = placed_nodes(view, exclude=me.name)
+    c = _reservation(view, [spec for spec, _ in others.values()] + [me], model, rate)
+    span = rules.choose_start(me, others, model, c, rate, TARGET_LOAD)
+    if span.count == 0:
+        raise ValueError(f"memory {me.memory:.0f} bytes cannot hold one block with cache for c*={c} jobs")
+    return SpanChoice(span, c, cache_slots(me.memory, model, span.count), rate)
 
-    arrival_rate = total_arrival_rate(view, DEFAULT_ARRIVAL_RATE)
-    others = others_in(view, me.name)
-    servers = [spec for spec, _ in others.values()] + [me]
-    c = rules.choose_reservation(servers, model, arrival_rate, TARGET_LOAD)
-    span = rules.choose_start(me, others, model, c, arrival_rate, TARGET_LOAD)
-    return SpanChoice(span, c, cache_slots(me.memory, model, span.count), arrival_rate)
+
+def propose_move(
+    view: SwarmView, me: ServerSpec, span: Span, model: ModelSpec
+) -> tuple[MoveProposal | None, SpanChoice]:
+    """The move the agreed plan asks of this node (or None), and what it would host after it."""
+    rate = total_arrival_rate(view, DEFAULT_ARRIVAL_RATE)
+    placed = placed_nodes(view, exclude=me.name)
+    placed[me.name] = (me, span)
+    c = _reservation(view, [spec for spec, _ in placed.values()], model, rate)
+    proposal = evaluate_move(me.name, placed, model, c, rate, TARGET_LOAD)
+    new = proposal.new if proposal is not None else span
+    return proposal, SpanChoice(new, c, cache_slots(me.memory, model, new.count), rate)
 
 
 def fixed_span(start: int, end: int, me: ServerSpec, model: ModelSpec, view: SwarmView) -> SpanChoice:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 import time
 from dataclasses import dataclass
+
+import torch
 
 from chainswarm import __version__
 from chainswarm.dht.peer import start_dht, visible_maddrs
@@ -24,6 +27,7 @@ from chainswarm.node.config import NodeConfig
 from chainswarm.node.executor import Executor
 from chainswarm.node.handler import NodeHandler
 from chainswarm.node.memory import auto_memory_bytes, resolve_device, resolve_dtype
+from chainswarm.node.rebalancer import wait_for_move
 from chainswarm.node.sessions import SessionTable
 from chainswarm.node.slots import SlotPool
 from chainswarm.node.speed import NodeSpeed, node_speed
@@ -34,6 +38,8 @@ from chainswarm.wire.service import BlockService
 logger = logging.getLogger(__name__)
 
 EXPIRE_CHECK_S = 1.0
+# Hold the swarm's moving lease this long at most: a reload of a span takes seconds to minutes.
+MOVE_LEASE_S = 300.0
 
 
 class NodeStartError(RuntimeError):
@@ -96,18 +102,28 @@ class Node:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop.set)
         p2p = await self.swarm.dht.replicate_p2p()
-        me = self._server_spec()
         view = await asyncio.to_thread(self.swarm.read_swarm)
         model = self.spec.model_spec()
         if self.config.blocks is not None:
-            choice = fixed_span(*self.config.blocks, me, model, view)
+            choice: SpanChoice | None = fixed_span(*self.config.blocks, self._server_spec(), model, view)
         else:
-            choice = choose_span(view, me, model)
+            choice = choose_span(view, self._server_spec(), model)
+        announcer = Announcer(self.swarm, self.spec, self._record, self.config.update_period_s,
+                              self.config.expiration_s)
+        announcing = asyncio.create_task(announcer.run())
+        try:
+            while choice is not None and not self._stop.is_set():
+                choice = await self._serve_span(choice, p2p, announcer)
+        finally:
+            announcing.cancel()
+            await asyncio.gather(announcing, return_exceptions=True)
+            await p2p.shutdown()
+
+    async def _serve_span(self, choice: SpanChoice, p2p, announcer: Announcer) -> SpanChoice | None:
+        """Load and serve one span until SIGTERM (→ None) or a rebalancing move (→ the next span)."""
         logger.info("hosting blocks [%d, %d) with c*=%d (%d cache slots, demand %.3g req/s)",
                     choice.span.start, choice.span.end, choice.c_reserved, choice.cache_slots,
                     choice.arrival_rate)
-        announcer = Announcer(self.swarm, self.spec, self._record, self.config.update_period_s,
-                              self.config.expiration_s)
         pool = SlotPool(choice.cache_slots, idle_timeout_s=self.config.session_timeout_s)
         sessions = SessionTable(pool, (choice.span.start, choice.span.end), self.config.max_length,
                                 self._new_cache)
@@ -117,27 +133,36 @@ class Node:
                                        dtype=self.dtype, device=self.device, progress=True)
         self._serving.span = span
         executor = Executor(span)
-        handler = NodeHandler(self._serving.sessions, executor, self.info.hidden_size, self._info,
+        handler = NodeHandler(sessions, executor, self.info.hidden_size, self._info,
                               step_timeout_s=self.config.session_timeout_s)
         service = BlockService(handler)
         await service.add_p2p_handlers(p2p)
         self._serving.state = NodeState.ONLINE
         await announcer.announce()
+        await asyncio.to_thread(self.swarm.release_lease)  # a mover is done once online again
         logger.info("online: serving blocks [%d, %d) as %s", span.start, span.end, self.peer_id)
-        tasks = [asyncio.create_task(announcer.run()), asyncio.create_task(self._expire_loop(announcer))]
+        stopping = asyncio.create_task(self._stop.wait())
+        tasks = [asyncio.create_task(self._expire_loop(announcer))]
+        if self.config.blocks is None:
+            tasks.append(asyncio.create_task(wait_for_move(
+                self.swarm, self._server_spec, choice.span, self.spec.model_spec(),
+                self.config.mean_balance_check_s, MOVE_LEASE_S, random.Random(self.peer_id))))
         try:
-            await self._stop.wait()
-            await self._drain(announcer)
+            done, _ = await asyncio.wait([stopping, *tasks[1:]], return_when=asyncio.FIRST_COMPLETED)
+            await self._drain(announcer, final=stopping in done)
+            return None if stopping in done else tasks[1].result()
         finally:
-            for task in tasks:
+            for task in [stopping, *tasks]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(stopping, *tasks, return_exceptions=True)
             await service.remove_p2p_handlers(p2p)
             executor.shutdown()
-            await p2p.shutdown()
+            self._serving.span = None
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()  # give the old span's memory back before loading the next
 
-    async def _drain(self, announcer: Announcer) -> None:
-        """DRAINING (no new sessions) until sessions finish or the drain timeout, then OFFLINE."""
+    async def _drain(self, announcer: Announcer, final: bool) -> None:
+        """DRAINING (no new sessions) until sessions finish or the drain timeout; OFFLINE if leaving."""
         serving = self._serving
         serving.state = NodeState.DRAINING
         serving.sessions.draining = True
@@ -146,6 +171,8 @@ class Node:
         deadline = time.monotonic() + self.config.drain_timeout_s
         while len(serving.sessions) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+        if not final:
+            return
         serving.state = NodeState.OFFLINE
         try:
             await asyncio.wait_for(announcer.announce(), timeout=5)
