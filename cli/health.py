@@ -38,15 +38,15 @@ def add_swarm_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.initial_peers:
+        print("error: --initial-peers is required: pass the multiaddr printed by `chainswarm bootstrap` "
+              "or by any node of the swarm", file=sys.stderr)
+        return EXIT_ERROR
     from chainswarm.dht.peer import SwarmConnectionError, start_dht
     from chainswarm.monitor.collect import collect
     from chainswarm.monitor.report import render_health
     from chainswarm.monitor.source import ModelChoiceError, NoModelAnnounced, SwarmSource, pick_prefix
 
-    if not args.initial_peers:
-        print("error: --initial-peers is required: pass the multiaddr printed by `chainswarm bootstrap` "
-              "or by any node of the swarm", file=sys.stderr)
-        return EXIT_ERROR
     try:
         dht = start_dht(args.initial_peers, client_mode=True, nat_traversal=False)
     except SwarmConnectionError as e:

@@ -28,12 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chainswarm.dht.peer import SwarmConnectionError, start_dht
-
     if not args.initial_peers:
         print("error: --initial-peers is required: pass the multiaddr printed by `chainswarm bootstrap` "
               "or by any node of the swarm", file=sys.stderr)
         return EXIT_ERROR
+    from chainswarm.dht.peer import SwarmConnectionError, start_dht
+
     try:
         dht = start_dht(args.initial_peers, client_mode=True, nat_traversal=False)
     except SwarmConnectionError as e:
