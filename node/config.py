@@ -31,6 +31,8 @@ class NodeConfig:
     session_timeout_s: float = 300.0
     drain_timeout_s: float = 30.0
     mean_balance_check_s: float = 60.0
+    # Batch concurrent sessions' decode steps into one forward (off: one forward per step, as Petals).
+    batching: bool = True
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "chainswarm")
     # A reference request for τ^p (paper footnote): prefill tokens and generated tokens.
     workload_input_tokens: int = 256
