@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import atexit
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,15 @@ from pathlib import Path
 from chainswarm.cli.processes import LOOPBACK, Proc, spawn, start_bootstrap
 from chainswarm.dht.swarm import SwarmDHT, SwarmView
 from tests.swarm_helpers import shutdown_all
+
+_STARTED: list[Proc] = []
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """Last resort if a test process dies before its fixtures' finalizers run."""
+    for proc in _STARTED:
+        proc.stop(grace_s=2.0)
 
 
 @dataclass
@@ -30,6 +40,7 @@ class LocalSwarm:
                 "--update-period", "1", "--cache-dir", str(self.workdir / "cache"), *extra]
         proc = spawn(args, self.workdir / f"{name}.log", env={"OMP_NUM_THREADS": "1"})
         self.procs.append(proc)
+        _STARTED.append(proc)
         return proc
 
     def view(self) -> SwarmView:
@@ -58,6 +69,7 @@ def local_swarm_processes(workdir: Path, model_id: str) -> Iterator[LocalSwarm]:
     from chainswarm.dht.peer import start_dht
 
     bootstrap, maddrs = start_bootstrap(workdir)
+    _STARTED.append(bootstrap)
     swarm = LocalSwarm(workdir, maddrs, procs=[bootstrap])
     dht = None
     try:
