@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hivemind import DHT
+
 from chainswarm.dht.peer import start_dht
 from chainswarm.dht.swarm import SwarmDHT
 from chainswarm.models.front import ModelFront, load_tokenizer
@@ -27,7 +29,6 @@ from chainswarm.models.spec import load_model_info
 from chainswarm.routing.generation import Completion, Delta, Generator, Message
 from chainswarm.routing.router import RoutingConfig, SwarmRouter
 from chainswarm.routing.sampling import SamplingParams
-from hivemind import DHT
 
 logger = logging.getLogger(__name__)
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import torch
+from transformers import PreTrainedTokenizerBase
+
 from chainswarm.models.front import ModelFront
 from chainswarm.routing.hop import Hop
 from chainswarm.routing.router import SwarmRouter
 from chainswarm.routing.sampling import Sampler, SamplingParams
 from chainswarm.routing.text import TextStream
-from transformers import PreTrainedTokenizerBase
 
 Message = dict[str, str]
 """A chat message: ``{"role": "user" | "assistant" | "system", "content": ...}``."""

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from hivemind.p2p import P2P, PeerID
+from hivemind.proto import runtime_pb2
+
 from chainswarm.wire.framing import encode, read_message
 from chainswarm.wire.messages import ErrorCode, RpcError
 from chainswarm.wire.service import BlockService
-from hivemind.p2p import P2P, PeerID
-from hivemind.proto import runtime_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +138,9 @@ class HopStream:
     async def _receive(self) -> tuple[dict[str, Any], list[torch.Tensor]]:
         assert self._responses is not None, "receive before open"
         try:
-            first = await asyncio.wait_for(anext(self._responses), self._step_timeout_s)
-            meta, tensors = await asyncio.wait_for(read_message(first, self._responses), self._step_timeout_s)
+            async with asyncio.timeout(self._step_timeout_s):
+                first = await anext(self._responses)
+                meta, tensors = await read_message(first, self._responses)
         except StopAsyncIteration:
             await self.abort()
             raise HopFailed(self.hop, "the node closed the stream") from None

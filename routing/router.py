@@ -13,6 +13,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+from hivemind.p2p import P2P
+from hivemind.utils import get_dht_time
 
 from chainswarm.dht.records import LoadRecord, SwarmSpec
 from chainswarm.dht.swarm import SwarmDHT
@@ -21,12 +25,18 @@ from chainswarm.routing.bans import DEFAULT_BAN_S, BanList
 from chainswarm.routing.chains import Workload, chain_hops, compose_chains, compose_routes
 from chainswarm.routing.dispatch import ArrivalMeter, Dispatcher, Lease
 from chainswarm.routing.hop import Hop, NodeBusy
+from chainswarm.routing.petals import PETALS_POLL_S, petals_route
 from chainswarm.routing.session import ChainSession, ChainUnavailable, SessionConfig
 from chainswarm.routing.view import SwarmWatcher
-from hivemind.p2p import P2P
-from hivemind.utils import get_dht_time
 
 logger = logging.getLogger(__name__)
+
+
+class RoutingPolicy(StrEnum):
+    """How requests are put on chains."""
+
+    JFFC = "jffc"  # GCA chains, JFFC with a FIFO queue (paper §3.2–3.3): the default
+    PETALS = "petals"  # Petals' per-request min-latency route, no queue (baseline for benchmarks)
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class RoutingConfig:
     load_period_s: float = 10.0
     load_window_s: float = 60.0
     ban_s: float = DEFAULT_BAN_S
+    policy: RoutingPolicy = RoutingPolicy.JFFC
 
 
 class SwarmRouter:
@@ -63,6 +74,7 @@ class SwarmRouter:
         self.dispatcher = Dispatcher()
         self.arrivals = ArrivalMeter(config.load_window_s)
         self._tasks: list[asyncio.Task[None]] = []
+        self._freed: dict[str, asyncio.Condition] = {}  # Petals policy: requests waiting for a node
 
     async def start(self) -> None:
         """Read the swarm once, then keep it fresh and publish the load in the background."""
@@ -90,8 +102,9 @@ class SwarmRouter:
     async def session(self, max_length: int) -> AsyncIterator[ChainSession]:
         """An open session on a chain chosen by JFFC; its slot is freed on exit."""
         self.arrivals.record()
+        opener = self._open_petals if self.config.policy is RoutingPolicy.PETALS else self._open
         try:
-            lease, session = await asyncio.wait_for(self._open(max_length), self.config.dispatch_timeout_s)
+            lease, session = await asyncio.wait_for(opener(max_length), self.config.dispatch_timeout_s)
         except TimeoutError:
             raise ChainUnavailable(self._why_no_chain()) from None
         try:
@@ -100,7 +113,9 @@ class SwarmRouter:
             try:
                 await session.close()
             finally:
-                self.dispatcher.release(lease)
+                if lease is not None:
+                    self.dispatcher.release(lease)
+                await self._wake_waiters(session.hops)
 
     # -- Router protocol (for sessions) --------------------------------------------------
 
@@ -139,6 +154,32 @@ class SwarmRouter:
             except BaseException:
                 self.dispatcher.release(lease)
                 raise
+
+    async def _open_petals(self, max_length: int) -> tuple[None, ChainSession]:
+        """Petals' policy: a min-latency route per request, then wait there until admitted."""
+        route = None
+        while route is None:
+            spec = self.spec
+            if spec is not None:
+                route = petals_route(self.watcher.usable_nodes(), spec.num_blocks, self.watcher.rtts.snapshot())
+            if route is None:
+                await asyncio.sleep(self.config.refresh_period_s)
+        while True:
+            try:
+                return None, await ChainSession.open(self.p2p, self, route, max_length, self.config.session)
+            except NodeBusy as e:  # wait "in the node's queue": until one of our sessions there ends
+                freed = self._freed.setdefault(e.hop.peer_id, asyncio.Condition())
+                async with freed:
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(freed.wait(), PETALS_POLL_S)
+
+    async def _wake_waiters(self, hops: list[Hop]) -> None:
+        """A session ended: one request waiting for each of its nodes may try again (FIFO)."""
+        for hop in hops:
+            freed = self._freed.get(hop.peer_id)
+            if freed is not None:
+                async with freed:
+                    freed.notify(1)
 
     def _rebuild(self) -> None:
         """Recompose the chains from the current view (after a read or a ban)."""

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
-from chainswarm.routing.hop import Hop, HopFailed, HopStream, NodeBusy
 from hivemind.p2p import P2P
+
+from chainswarm.routing.hop import Hop, HopFailed, HopStream, NodeBusy
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class ChainSession:
         self._max_length = max_length
         self._config = config
         self._session_id = uuid.uuid4().hex
+        self._streams_opened = 0
         self._hops: list[_HopState] = []
         self.position = 0
         self.failovers = 0
@@ -153,7 +155,10 @@ class ChainSession:
         self._hops = []
 
     def _stream(self, hop: Hop) -> HopStream:
-        return HopStream(self._p2p, hop, self._session_id, self._config.step_timeout_s)
+        """A stream with its own session id: one node may serve two hops of a chain after a failover."""
+        self._streams_opened += 1
+        session_id = f"{self._session_id}-{self._streams_opened}"
+        return HopStream(self._p2p, hop, session_id, self._config.step_timeout_s)
 
     async def _replace(
         self, failed: Hop, history: list[_Chunk]

@@ -15,12 +15,13 @@ import logging
 import time
 from collections.abc import Callable
 
+from hivemind.p2p import P2P, PeerID
+from hivemind.proto import runtime_pb2
+
 from chainswarm.dht.records import NodeRecord
 from chainswarm.dht.swarm import SwarmDHT, SwarmView
 from chainswarm.routing.bans import BanList
 from chainswarm.wire.service import BlockService
-from hivemind.p2p import P2P, PeerID
-from hivemind.proto import runtime_pb2
 
 logger = logging.getLogger(__name__)
 

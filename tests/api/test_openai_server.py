@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
 from aiohttp import web
+
 from chainswarm.api.server import create_app
+from chainswarm.cli.processes import spawn
 from chainswarm.models.spec import load_model_info
 from chainswarm.routing.client import RemoteModel, connect
-
-from tests.swarm_nodes import local_swarm_processes
+from tests.swarm_nodes import LocalSwarm, local_swarm_processes
 from tests.tiny_model import write_tiny_llama
 
 pytestmark = pytest.mark.swarm
@@ -23,14 +27,23 @@ PROMPT = "Hello world, how"
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteModel]:
-    """One node hosting all 6 blocks of the tiny Llama, and a client connected to it."""
-    path = write_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama", num_layers=6)
-    with local_swarm_processes(tmp_path_factory.mktemp("swarm"), load_model_info(path).model_id) as swarm:
-        swarm.start_node(path, "--blocks", "0:6", "--memory", "4MiB", "--max-length", "128")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama", num_layers=6)
+
+
+@pytest.fixture(scope="module")
+def swarm(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSwarm]:
+    """One node hosting all 6 blocks of the tiny Llama."""
+    with local_swarm_processes(tmp_path_factory.mktemp("swarm"), load_model_info(tiny_model).model_id) as swarm:
+        swarm.start_node(tiny_model, "--blocks", "0:6", "--memory", "4MiB", "--max-length", "128")
         swarm.wait_for(lambda v: len(v.online_nodes()) == 1, 90, "the node online")
-        with connect(path, swarm.initial_peers) as model:
-            yield model
+        yield swarm
+
+
+@pytest.fixture(scope="module")
+def model(swarm: LocalSwarm, tiny_model: Path) -> Iterator[RemoteModel]:
+    with connect(tiny_model, swarm.initial_peers) as model:
+        yield model
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +149,30 @@ def test_empty_messages_get_400(api: openai.OpenAI, model_name: str) -> None:
     assert info.value.body["param"] == "messages"
 
 
+
+
+def test_serve_command_answers_the_openai_client(
+    swarm: LocalSwarm, tiny_model: Path, model: RemoteModel, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # a port free right now (racy, but only this test binds it)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = spawn(["serve", "--model", str(tiny_model), "--initial-peers", *swarm.initial_peers,
+                  "--port", str(port)], tmp_path / "serve.log")
+    try:
+        api = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                names = [m.id for m in api.models.list().data]
+                break
+            except openai.APIConnectionError:
+                assert proc.alive() and time.monotonic() < deadline, proc.tail()
+                time.sleep(0.5)
+        reply = api.chat.completions.create(model=names[0], messages=[{"role": "user", "content": "Hi"}],
+                                            max_tokens=8, temperature=0)
+        expected = model.generate([{"role": "user", "content": "Hi"}], max_new_tokens=8, temperature=0)
+        assert reply.choices[0].message.content == expected.text
+    finally:
+        proc.stop()
+    assert proc.popen.returncode is not None

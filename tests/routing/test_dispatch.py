@@ -1,6 +1,7 @@
 import asyncio
 
 import pytest
+
 from chainswarm.placement.specs import Chain
 from chainswarm.routing.dispatch import ArrivalMeter, Dispatcher, chain_key
 

@@ -1,8 +1,9 @@
 import pytest
 import torch
-from chainswarm.routing.sampling import Sampler, SamplingParams, filter_logits
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from chainswarm.routing.sampling import Sampler, SamplingParams, filter_logits
 
 
 def test_greedy_is_argmax() -> None:

@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
 from chainswarm.models.spec import block_bytes, cache_bytes, load_model_info
 from chainswarm.routing.client import RemoteModel, connect
 from chainswarm.routing.dispatch import chain_key
 from chainswarm.routing.hop import Hop, HopStream, NodeBusy
 from chainswarm.routing.sampling import SamplingParams
-
 from tests.swarm_nodes import local_swarm_processes
 from tests.tiny_model import write_tiny_llama
 

@@ -3,17 +3,19 @@ stop strings, and a node killed in the middle of a generation."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from transformers import AutoModelForCausalLM
+
+from chainswarm.cli.processes import spawn
 from chainswarm.models.spec import load_model_info
 from chainswarm.routing.client import RemoteModel, connect
 from chainswarm.routing.generation import FinishReason
-from transformers import AutoModelForCausalLM
-
 from tests.swarm_nodes import LocalSwarm, local_swarm_processes
 from tests.tiny_model import write_tiny_llama
 
@@ -95,6 +97,23 @@ def test_chat_template_is_applied_to_messages(model: RemoteModel) -> None:
     tokenizer = model.client.generator.tokenizer
     ids = model.client.generator.encode([{"role": "user", "content": "Hello"}])
     assert tokenizer.decode(ids).endswith("<|im_start|>assistant\n")
+
+
+def test_generate_command_prints_only_the_generated_text(
+    model: RemoteModel, swarm: LocalSwarm, tiny_model: Path, tmp_path: Path
+) -> None:
+    args = ["generate", "--model", str(tiny_model), "--initial-peers", *swarm.initial_peers,
+            "--max-new-tokens", "12", "--temperature", "0"]
+    raw = spawn([*args, "--no-chat-template", PROMPT], tmp_path / "raw.log", stdout=subprocess.PIPE)
+    chat = spawn([*args, PROMPT], tmp_path / "chat.log", stdout=subprocess.PIPE)
+    raw_out, _ = raw.popen.communicate(timeout=120)
+    chat_out, _ = chat.popen.communicate(timeout=120)
+    assert raw.popen.returncode == 0 and chat.popen.returncode == 0, raw.tail() + chat.tail()
+    expected = model.generate(PROMPT, max_new_tokens=12, temperature=0).text
+    assert raw_out.decode() == expected + "\n"
+    messages = [{"role": "user", "content": PROMPT}]
+    assert chat_out.decode() == model.generate(messages, max_new_tokens=12, temperature=0).text + "\n"
+    assert "tokens in" in raw.log.read_text()  # the summary goes to stderr
 
 
 def test_node_killed_mid_generation_gives_the_same_text(

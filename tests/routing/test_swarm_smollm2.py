@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from chainswarm.models.spec import load_model_info
-from chainswarm.routing.client import connect
 from transformers import AutoModelForCausalLM
 
+from chainswarm.models.spec import load_model_info
+from chainswarm.routing.client import connect
 from tests.swarm_nodes import local_swarm_processes
 
 pytestmark = [pytest.mark.swarm, pytest.mark.slow]
