@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from chainswarm.routing.client import RemoteModel, connect
 from chainswarm.routing.dispatch import chain_key
 from chainswarm.routing.hop import Hop, HopStream, NodeBusy
 from chainswarm.routing.sampling import SamplingParams
-from tests.swarm_nodes import local_swarm_processes
+from tests.swarm_nodes import LocalSwarm, local_swarm_processes
 from tests.tiny_model import write_tiny_llama
 
 pytestmark = pytest.mark.swarm
@@ -24,7 +25,7 @@ PARAMS = SamplingParams(max_new_tokens=6, temperature=0)
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteModel]:
+def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSwarm, Path]]:
     """Two nodes, each hosting the whole tiny model with cache for exactly CAPACITY sessions."""
     path = write_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama", num_layers=NUM_BLOCKS)
     info = load_model_info(path)
@@ -34,8 +35,14 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteModel]:
             swarm.start_node(path, "--blocks", f"0:{NUM_BLOCKS}", "--memory", str(memory),
                              "--max-length", str(MAX_LENGTH), name=name)
         swarm.wait_for(lambda v: len(v.online_nodes()) == 2, 90, "2 nodes online")
-        with connect(path, swarm.initial_peers) as model:
-            yield model
+        yield swarm, path
+
+
+@pytest.fixture(scope="module")
+def model(swarm: tuple[LocalSwarm, Path]) -> Iterator[RemoteModel]:
+    local, path = swarm
+    with connect(path, local.initial_peers, load_period_s=0.5) as model:
+        yield model
 
 
 def test_two_chains_with_the_announced_capacity(model: RemoteModel) -> None:
@@ -104,3 +111,10 @@ def test_busy_node_sends_the_request_to_the_other_chain(model: RemoteModel) -> N
     assert [h.peer_id for h in completion.route] == [slow[0][0]]
     # the faster chain counts as full until a completion there or a refresh
     assert not client.router.dispatcher.is_free(client.router.chains[0])
+
+
+def test_client_publishes_its_arrival_rate(model: RemoteModel, swarm: tuple[LocalSwarm, Path]) -> None:
+    client_id = model.client.router.client_id
+    view = swarm[0].wait_for(lambda v: v.loads.get(client_id) is not None and v.loads[client_id].arrival_rate > 0,
+                                30, "the client's load record")
+    assert view.loads[client_id].window_s == model.client.router.config.load_window_s
