@@ -52,8 +52,8 @@ _TEMPLATE = r"""<!doctype html>
 </head>
 <body>
 <header><h1>chainswarm swarm health</h1><span class="meta" id="meta"></span><span class="meta" id="error"></span></header>
-<main id="models"></main>
-<main><section class="model" id="events-section"><h3>Recent events</h3><ul class="events" id="events"></ul></section></main>
+<main><div id="models"></div>
+<section class="model" id="events-section"><h3>Recent events</h3><ul class="events" id="events"></ul></section></main>
 <script id="initial-state" type="application/json">__STATE__</script>
 <script>
 "use strict";
