@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,8 +134,7 @@ def test_killed_node_turns_its_blocks_uncovered(swarm: LocalSwarm, monitor_url: 
 
 
 def wait_for_monitor(url: str, condition, timeout_s: float = EXPIRY_WAIT_S) -> dict:
-    import time
-
+    """Poll the monitor's state until ``condition(state)`` or the timeout; the last state read."""
     deadline = time.monotonic() + timeout_s
     while True:
         state = get_json(url + "api/v1/state")
