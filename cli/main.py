@@ -13,7 +13,7 @@ import logging
 import sys
 
 # Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("demo", "bootstrap", "node", "generate", "serve", "simulate")
+COMMAND_MODULES = ("demo", "bootstrap", "node", "generate", "serve", "health", "monitor", "simulate")
 
 
 def build_parser() -> argparse.ArgumentParser:
