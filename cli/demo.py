@@ -49,7 +49,7 @@ def demo_model_path() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chainswarm.cli.processes import LOOPBACK, spawn, start_bootstrap
+    from chainswarm.cli.processes import LOOPBACK, spawn, start_bootstrap, stop_all
     from chainswarm.dht.peer import start_dht
     from chainswarm.dht.swarm import SwarmDHT
     from chainswarm.models.spec import load_model_info
@@ -84,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if reader is not None:
             reader.shutdown()
-        for proc in reversed(procs):
-            proc.stop()
+        stop_all(procs)
         _say("swarm stopped")
 
 

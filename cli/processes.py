@@ -53,6 +53,13 @@ class Proc:
             pass
         self.popen.wait()
 
+    def terminate(self) -> None:
+        """SIGTERM the process group without waiting (see ``stop_all``)."""
+        try:
+            os.killpg(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
     def tail(self, lines: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
@@ -76,3 +83,11 @@ def start_bootstrap(workdir: Path, listen: str = LOOPBACK) -> tuple[Proc, list[s
         proc.stop()
         raise RuntimeError(f"the bootstrap peer did not start:\n{proc.tail()}")
     return proc, [line]
+
+
+def stop_all(procs: list[Proc], grace_s: float = 10.0) -> None:
+    """Stop several processes at once: SIGTERM to all, then ``stop`` each (which waits, then kills)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.stop(grace_s)

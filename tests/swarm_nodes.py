@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chainswarm.cli.processes import LOOPBACK, Proc, spawn, start_bootstrap
+from chainswarm.cli.processes import LOOPBACK, Proc, spawn, start_bootstrap, stop_all
 from chainswarm.dht.swarm import SwarmDHT, SwarmView
 from tests.swarm_helpers import shutdown_all
 
@@ -20,8 +20,7 @@ _STARTED: list[Proc] = []
 @atexit.register
 def _stop_leftovers() -> None:
     """Last resort if a test process dies before its fixtures' finalizers run."""
-    for proc in _STARTED:
-        proc.stop(grace_s=2.0)
+    stop_all([p for p in _STARTED if p.alive()], grace_s=2.0)
 
 
 @dataclass
@@ -77,7 +76,6 @@ def local_swarm_processes(workdir: Path, model_id: str) -> Iterator[LocalSwarm]:
         swarm.reader = SwarmDHT.for_model(dht, model_id)
         yield swarm
     finally:
-        for proc in reversed(swarm.procs):
-            proc.stop()
+        stop_all(swarm.procs)
         if dht is not None:
             shutdown_all([dht])
