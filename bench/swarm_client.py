@@ -70,31 +70,37 @@ def summary(values_s: list[float]) -> str:
 # -- decode ---------------------------------------------------------------------------------
 
 
-def local_decode(info: ModelInfo, prompt: torch.Tensor, steps: list[torch.Tensor]) -> list[float]:
-    """Seconds per decode step through the three spans in this process, one torch thread."""
-    spans = [BlockSpan.load(info, a, b) for a, b in thirds(info.num_blocks)]
-    caches = [s.new_cache(prompt.shape[1] + len(steps)) for s in spans]
-    times = []
-    for i, x in enumerate([prompt, *steps]):
-        began = time.perf_counter()
-        for span, cache in zip(spans, caches, strict=True):
+class LocalChain:
+    """The same three spans in this process, stepped like the swarm's chain."""
+
+    def __init__(self, info: ModelInfo, max_length: int) -> None:
+        self.spans = [BlockSpan.load(info, a, b) for a, b in thirds(info.num_blocks)]
+        self.caches = [s.new_cache(max_length) for s in self.spans]
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        for span, cache in zip(self.spans, self.caches, strict=True):
             x = span.forward(x, cache)
-        if i:
-            times.append(time.perf_counter() - began)
-    return times
+        return x
 
 
-async def swarm_decode(client: SwarmClient, prompt: torch.Tensor, steps: list[torch.Tensor]) -> list[float]:
-    times = []
+async def paired_decode(client: SwarmClient, local: LocalChain, prompt: torch.Tensor, steps: list[torch.Tensor]
+                        ) -> tuple[list[float], list[float]]:
+    """Seconds per decode step locally and through the swarm, alternating step by step so both see
+    the same machine load (this host is shared)."""
+    local_s, swarm_s = [], []
     async with client.router.session(prompt.shape[1] + len(steps)) as session:
-        for i, x in enumerate([prompt, *steps]):
+        local.step(prompt)
+        await session.step(prompt)
+        for x in steps:
             began = time.perf_counter()
+            local.step(x)
+            middle = time.perf_counter()
             await session.step(x)
-            if i:
-                times.append(time.perf_counter() - began)
+            local_s.append(middle - began)
+            swarm_s.append(time.perf_counter() - middle)
         rtts = [await ping(client.router.p2p, hop.peer_id) for hop in session.hops for _ in range(20)]
     print(f"rpc_info round trip: {summary(rtts)}")
-    return times
+    return local_s, swarm_s
 
 
 def run_decode(args: argparse.Namespace, workdir: Path) -> None:
@@ -104,19 +110,20 @@ def run_decode(args: argparse.Namespace, workdir: Path) -> None:
     generator = torch.Generator().manual_seed(0)
     prompt = torch.randn(1, args.prompt_tokens, info.hidden_size, generator=generator)
     steps = [torch.randn(1, 1, info.hidden_size, generator=generator) for _ in range(args.tokens)]
-    local = local_decode(info, prompt, steps)
+    local_chain = LocalChain(info, args.prompt_tokens + args.tokens)
     with local_swarm_processes(workdir, info.model_id) as swarm:
         for a, b in thirds(info.num_blocks):
             swarm.start_node(path, "--blocks", f"{a}:{b}", "--max-length", str(args.max_length),
                              "--memory", "2GB" if args.model != "tiny" else "64MiB")
         swarm.wait_for(lambda v: len(v.online_nodes()) == 3 and not v.uncovered(), 300, "3 nodes")
-        remote = asyncio.run(_with_client(swarm, path, RoutingConfig(), swarm_decode, prompt, steps))
+        local, remote = asyncio.run(_with_client(swarm, path, RoutingConfig(), paired_decode, local_chain,
+                                                 prompt, steps))
     print(f"model {path.name}: {info.num_blocks} blocks in 3 hops {thirds(info.num_blocks)}, "
-          f"{args.tokens} decode steps after a {args.prompt_tokens}-token prompt")
+          f"{args.tokens} decode steps after a {args.prompt_tokens}-token prompt, 1 torch thread everywhere")
     print(f"local (1 process):   {summary(local)}")
     print(f"swarm (3 nodes):     {summary(remote)}")
-    overhead = (statistics.median(remote) - statistics.median(local)) / 3 * 1e3
-    print(f"overhead per hop (median): {overhead:.2f} ms")
+    extra = sorted((r - lo) / 3 for lo, r in zip(local, remote, strict=True))
+    print(f"overhead per hop, (swarm - local)/3 per paired step: {summary(extra)}")
 
 
 async def _with_client(swarm: LocalSwarm, path: Path, routing: RoutingConfig, fn, *args):

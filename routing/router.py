@@ -136,7 +136,12 @@ class SwarmRouter:
         self.bans.success(peer_id)
 
     async def refresh(self) -> None:
-        await self.watcher.refresh()
+        """Re-read the swarm; a failed read is logged and the last view kept (a failover must not
+        fail because the DHT hiccuped)."""
+        try:
+            await self.watcher.refresh()
+        except Exception as e:  # DHT timeouts and pipe errors alike: the periodic loop retries
+            logger.warning("reading the swarm failed, keeping the last view: %s", e)
 
     # -- internals -----------------------------------------------------------------------
 
