@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from chainswarm.routing.sampling import SamplingParams
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chainswarm.routing.sampling import SamplingParams
 
 MAX_STOP_STRINGS = 4  # OpenAI's own limit
 

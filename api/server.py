@@ -18,6 +18,7 @@ from contextlib import aclosing
 from typing import Any
 
 from aiohttp import web
+
 from chainswarm.api.schemas import ApiError, ChatCompletionRequest, CompletionRequest, parse
 from chainswarm.routing.client import SwarmClient
 from chainswarm.routing.generation import Completion, PromptTooLong
