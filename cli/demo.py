@@ -95,7 +95,7 @@ def _answer(model: Path, peers: list[str], model_id: str, args: argparse.Namespa
     params = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
     with connect(model, peers, model_id=model_id) as remote:
         started = time.perf_counter()
-        deltas = remote.client.stream(args.prompt, params)
+        deltas = remote.client.stream(args.prompt, params, chat=True)
         completion = None
         while completion is None:
             try:
