@@ -10,7 +10,8 @@ servers leave one at a time. Printed per strategy, averaged over seeds:
   the leaves; "inf" if the swarm ended uncovered or overloaded while the centralized plan is
   stable; the worst seed in brackets;
 - ``rl/join``, ``rl/leave``: servers that had to load blocks they did not hold, per event (a
-  joining server's own first load is not counted); ``blk/ev``: blocks loaded per event.
+  joining server's own first load is not counted); ``blk/ev``: blocks loaded per event;
+  ``chg/ev``: span changes per event, including servers that only dropped blocks.
 
 With ``--jobs N`` it also simulates N Poisson jobs under JFFC (``sim.engine``) on the final
 placement of each strategy and on the centralized plan, and prints the ratio of the simulated
@@ -64,7 +65,7 @@ def _simulated_mean(phase: Phase, arrival_rate: float, jobs: int, seed: int, cen
     return math.inf if summary.overloaded else summary.response_mean
 
 
-def _one(args: tuple[str, int, float, float, int, int]) -> tuple[tuple, ChurnResult, float, float]:
+def _one(args: tuple[str, int, float, float, int, int]) -> tuple[tuple, ChurnResult, float]:
     strategy, servers, eta, rate, seed, jobs = args
     swarm = paper_swarm(servers, eta, seed)
     specs = {s.name: s for s in swarm.server_specs(PAPER_INPUT_TOKENS, PAPER_OUTPUT_TOKENS)}
@@ -75,7 +76,7 @@ def _one(args: tuple[str, int, float, float, int, int]) -> tuple[tuple, ChurnRes
         ours = _simulated_mean(result.after_joins, rate, jobs, seed, centralized=False)
         theirs = _simulated_mean(result.after_joins, rate, jobs, seed, centralized=True)
         sim_ratio = ours / theirs if math.isfinite(theirs) else math.nan
-    return (strategy, servers, eta, rate), result, sim_ratio, seed
+    return (strategy, servers, eta, rate), result, sim_ratio
 
 
 def _fmt_ratio(values: Sequence[float]) -> str:
@@ -86,6 +87,25 @@ def _fmt_ratio(values: Sequence[float]) -> str:
         bad = sum(math.isinf(v) for v in finite)
         return f"inf({bad}/{len(finite)})".ljust(12)
     return f"{statistics.mean(finite):.3f}[{max(finite):.3f}]"
+
+
+def _row(
+    key: tuple[str, int, float, float], runs: Sequence[tuple[ChurnResult, float]], simulated: bool
+) -> str:
+    """One line of the table: a strategy at a grid point, over its seeds."""
+    strategy, j, eta, rate = key
+    results = [r for r, _ in runs]
+    events = [e for r in results for e in r.events]
+    line = f"{rate:>4} {j:>3} {eta:>4}  {strategy:<14}"
+    line += _fmt_ratio([r.after_joins.ratio for r in results]).ljust(14)
+    line += _fmt_ratio([r.after_leaves.ratio for r in results]).ljust(14)
+    line += f"{statistics.mean(r.per_event('join') for r in results):>8.2f}"
+    line += f"{statistics.mean(r.per_event('leave') for r in results):>9.2f}"
+    line += f"{statistics.mean(e.blocks_loaded for e in events):>8.1f}"
+    line += f"{statistics.mean(e.changes for e in events):>8.2f}"
+    if simulated:
+        line += "  " + _fmt_ratio([s for _, s in runs])
+    return line
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -109,28 +129,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         for strategy in args.strategies
         for seed in range(args.seeds)
     ]
+    header = f"{'λ':>4} {'J':>3} {'η':>4}  {'strategy':<14}{'join×':<14}{'leave×':<14}"
+    header += f"{'rl/join':>8}{'rl/leave':>9}{'blk/ev':>8}{'chg/ev':>8}" + (
+        f"  {'sim×':<14}" if args.jobs else ""
+    )
+    print(header, flush=True)
     started = time.time()
     with ProcessPoolExecutor(args.workers) as pool:
-        outcomes = list(pool.map(_one, tasks))
-    grouped: dict[tuple, list[tuple[ChurnResult, float]]] = {}
-    for key, result, sim_ratio, _ in outcomes:
-        grouped.setdefault(key, []).append((result, sim_ratio))
-
-    header = f"{'λ':>4} {'J':>3} {'η':>4}  {'strategy':<14}{'join×':<14}{'leave×':<14}"
-    header += f"{'rl/join':>8}{'rl/leave':>9}{'blk/ev':>8}" + (f"  {'sim×':<14}" if args.jobs else "")
-    print(header)
-    for (strategy, j, eta, rate), runs in grouped.items():
-        results = [r for r, _ in runs]
-        events = [e for r in results for e in r.events]
-        line = f"{rate:>4} {j:>3} {eta:>4}  {strategy:<14}"
-        line += _fmt_ratio([r.after_joins.ratio for r in results]).ljust(14)
-        line += _fmt_ratio([r.after_leaves.ratio for r in results]).ljust(14)
-        line += f"{statistics.mean(r.per_event('join') for r in results):>8.2f}"
-        line += f"{statistics.mean(r.per_event('leave') for r in results):>9.2f}"
-        line += f"{statistics.mean(e.blocks_loaded for e in events):>8.1f}"
-        if args.jobs:
-            line += "  " + _fmt_ratio([s for _, s in runs])
-        print(line, flush=True)
+        runs: list[tuple[ChurnResult, float]] = []
+        for key, result, sim_ratio in pool.map(_one, tasks):  # in task order, seeds last
+            runs.append((result, sim_ratio))
+            if len(runs) == args.seeds:
+                print(_row(key, runs, args.jobs > 0), flush=True)
+                runs = []
     print(f"# {len(tasks)} runs in {time.time() - started:.0f} s")
 
 

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 from .bounds import response_time_bounds
 from .choose_c import choose_c, evaluate_c, max_reservation
-from .exact import blocks_for_reservation
+from .exact import blocks_for_reservation, cache_slots
 from .gbp_cr import InfeasiblePlacement
-from .gca import gca
-from .specs import ModelSpec, ServerSpec, Span
+from .gca import gca_iter
+from .specs import Chain, ModelSpec, ServerSpec, Span
 
 View = Mapping[str, tuple[ServerSpec, Span]]
 """Other nodes (online and joining) as the caller read them: name → (server, its span)."""
@@ -45,9 +45,9 @@ sticky plan; within the paper's GPU classes that spread comes from τ^c, worth l
 MOVE_COST = 0.01
 """Switching cost: a plan that makes k servers load blocks must beat staying put by about k%."""
 
-RESERVATION_HYSTERESIS = 0.05
-"""The swarm keeps its reservation c unless the best c lowers the bound by more than 5%: a new c
-resizes every server."""
+RESERVATION_HYSTERESIS = 0.02
+"""The swarm keeps its reservation c unless the best c lowers the bound by more than 2%: servers
+sized for another c reload to follow it (as far as :func:`plan_target` finds it pays)."""
 
 BEST_RESPONSE_TOLERANCE = 0.005
 """Starts whose bound is within 0.5% of the best count as equal; the plan's hint breaks the tie."""
@@ -95,15 +95,32 @@ def uncovered_blocks(placement: Mapping[str, Span], model: ModelSpec) -> int:
 
 
 def swarm_score(
-    servers: Iterable[ServerSpec], model: ModelSpec, placement: Mapping[str, Span], arrival_rate: float
+    servers: Iterable[ServerSpec],
+    model: ModelSpec,
+    placement: Mapping[str, Span],
+    arrival_rate: float,
+    cutoff: float | None = None,
 ) -> SwarmScore:
-    """Score of ``placement`` (see :class:`SwarmScore`): GCA's chains and their Theorem-4 lower bound."""
+    """Score of ``placement`` (see :class:`SwarmScore`): GCA's chains and their Theorem-4 lower
+    bound. With ``cutoff`` (seconds), GCA stops as soon as the bound provably exceeds it, and
+    the value returned is then only a lower bound on the true one, itself above ``cutoff``: the
+    chains still to come are no faster than the last one and hold at most the free slots / L
+    jobs, so adding them at that speed can only lower the bound (as in ``choose_c``)."""
     hosting = {n: s for n, s in placement.items() if s.count > 0}
     missing = uncovered_blocks(hosting, model)
     if missing:
         return SwarmScore(missing, False, 0.0)
     by_name = {s.name: s for s in servers}
-    chains = gca([by_name[n] for n in sorted(hosting)], model, hosting)
+    free_slots = sum(cache_slots(by_name[n].memory, model, s.count) for n, s in hosting.items())
+    chains: list[Chain] = []
+    for chain in gca_iter([by_name[n] for n in sorted(hosting)], model, hosting):
+        chains.append(chain)
+        free_slots -= chain.capacity * model.num_blocks
+        if cutoff is not None:
+            rest = Chain((), (), chain.service_time, max(free_slots, 0) // model.num_blocks)
+            optimistic, _ = response_time_bounds([*chains, rest], arrival_rate)
+            if optimistic > cutoff:
+                return SwarmScore(0, False, optimistic)
     lower, _ = response_time_bounds(chains, arrival_rate)
     if math.isfinite(lower):
         return SwarmScore(0, False, lower)
@@ -252,10 +269,12 @@ def sticky_plan(
     c: int,
     arrival_rate: float,
     target_load: float = 0.7,
+    counts: Mapping[str, int] | None = None,
 ) -> list[dict[str, Span]]:
     """GBP-CR (paper Alg. 1) with reservation ``c`` that prefers servers already in place; returns
     the plan after each completed chain (the last entry ends with an unfinished chain when the
-    servers cannot reach the target rate λ/(ρ̄·c)).
+    servers cannot reach the target rate λ/(ρ̄·c)). Servers host m_j(c) blocks, or the number
+    ``counts`` gives for them (a server keeping the size it has).
 
     Each step takes, among the servers whose t̃_j(c) is within ``ORDER_BAND`` of the fastest one
     left, one whose current span contains the next slot; failing that, one whose span contains
@@ -264,7 +283,7 @@ def sticky_plan(
     num_blocks = model.num_blocks
     order: list[tuple[float, str, int, float]] = []  # (t̃_j, name, m_j, t_j)
     for s in _rounded(servers):
-        m = blocks_for_reservation(s.memory, model, c)
+        m = counts[s.name] if counts and s.name in counts else blocks_for_reservation(s.memory, model, c)
         if m > 0:
             t = s.comm_time + s.block_time * m
             order.append((t / m, s.name, m, t))
@@ -317,18 +336,29 @@ def plan_target(
     """The target every node agrees on: staying put, or how far the swarm gets toward one prefix
     of :func:`sticky_plan` by moves that :func:`may_move` allows, whichever scores best once each
     reload is charged ``MOVE_COST`` (on the bound, or on ν while overloaded); ties go to fewer
-    reloads, then the shorter prefix. ``current`` holds the placed servers; ``servers`` may
-    include unplaced ones (a joining node), which the plan may place at no charge.
+    reloads, then the shorter prefix. Plans come in two kinds: every server resized to m_j(c),
+    and placed servers keeping their sizes (after a change of c the swarm then migrates only
+    as far as it pays). A plan that would still leave a block uncovered reloads no placed
+    server: such a swarm serves nothing yet, and its layout changes again as nodes arrive.
+    ``current`` holds the placed servers; ``servers`` may include unplaced ones (a joining
+    node), which the plan may place at no charge.
     """
     fleet = _rounded(servers)
     rate = _round(arrival_rate)
     base = {n: s for n, s in current.items() if s.count > 0}
+    by_name = {s.name: s for s in fleet}
+    kept = {n: s.count for n, s in base.items()}
+    plans = [{}, *sticky_plan(fleet, base, model, c, rate, target_load)]
+    if any(s.count != blocks_for_reservation(by_name[n].memory, model, c) for n, s in base.items()):
+        plans += sticky_plan(fleet, base, model, c, rate, target_load, counts=kept)
     best: tuple[tuple[int, bool, float, int], Target] | None = None
-    for plan in [{}, *sticky_plan(fleet, base, model, c, rate, target_load)]:
+    for plan in plans:
         placement = reachable(base, plan, model)
         movers = tuple(sorted(n for n, s in placement.items() if base.get(n) != s))
         reloads = tuple(n for n in movers if n in base and blocks_to_load(base[n], placement[n]) > 0)
         score = swarm_score(fleet, model, placement, rate)
+        if score.uncovered and reloads:
+            continue
         charge = 1 + MOVE_COST * len(reloads)
         charged = score.value * charge if score.value >= 0 else score.value / charge
         key = (score.uncovered, score.overloaded, charged, len(reloads))
@@ -407,7 +437,14 @@ def best_response(
     if hint is not None:
         starts.add(hint)
     candidates = sorted(x for x in starts if 0 <= x <= num_blocks - count)
-    scored = [(swarm_score(fleet, model, {**spans, me.name: Span(x, count)}, rate), x) for x in candidates]
+    scored: list[tuple[SwarmScore, int]] = []
+    cutoff: float | None = None
+    for x in sorted(candidates, key=lambda x: (abs(x - hint) if hint is not None else 0, x)):
+        score = swarm_score(fleet, model, {**spans, me.name: Span(x, count)}, rate, cutoff)
+        scored.append((score, x))
+        if not (score.uncovered or score.overloaded):
+            bound = score.value * (1 + tolerance)
+            cutoff = bound if cutoff is None else min(cutoff, bound)
     top = min(score for score, _ in scored)
     tied = [
         x for score, x in scored if score == top or (not top.uncovered and _within(score, top, tolerance))

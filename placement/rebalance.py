@@ -7,7 +7,9 @@ two servers can chase the same gap in turn. Here:
   (the same target for every node with the same view; a node already in place in it stays);
 - a move needs a predicted gain above ``threshold`` on ``checks_required`` checks in a row, all
   for the same new span (a check that fails resets the count);
-- a move never uncovers a block: the node's current blocks stay hosted by others;
+- a move never uncovers a block: the node's current blocks stay hosted by others (the one
+  exception, :func:`~.decentralized.may_move`, is a swarm that already misses blocks and so
+  serves nothing, on its way to covering them all);
 - only the holder of the swarm's "moving" lease moves (one mover at a time; the lease itself is
   a DHT record, so the pure code only takes ``lease_held``);
 - checks come at randomized intervals (:func:`next_check_delay`) so nodes do not act in lockstep.
@@ -49,8 +51,10 @@ def evaluate_move(
     arrival_rate: float,
     target_load: float = 0.7,
 ) -> MoveProposal | None:
-    """The move the agreed target asks of ``me_name`` (which must be in ``view``), or None if it
-    asks none, predicts no gain, or the move alone would uncover a block that is covered now."""
+    """The move the agreed target asks of ``me_name``, or None if it asks none, predicts no gain,
+    or is not allowed yet (:func:`~.decentralized.may_move`: it would uncover a block that
+    another mover's step keeps covered). ``view`` holds every online and joining node, this one
+    included; ``c`` is the swarm's reservation (:func:`~.decentralized.choose_reservation`)."""
     servers = [spec for spec, _ in view.values()]
     current = {n: span for n, (_, span) in view.items()}
     target = plan_target(servers, current, model, c, arrival_rate, target_load)

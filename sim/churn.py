@@ -51,12 +51,14 @@ STRATEGIES = ("global", "best-response", "sticky")
 @dataclass
 class Event:
     """One join or leave and what it cost: servers that loaded blocks they did not hold (the
-    joining node's own first load is not counted), and how many blocks they loaded."""
+    joining node's own first load is not counted), how many blocks they loaded, and all span
+    changes (including servers that only dropped blocks, which reallocate their cache)."""
 
     kind: str
     node: str
     reloads: int = 0
     blocks_loaded: int = 0
+    changes: int = 0
 
 
 @dataclass
@@ -80,6 +82,8 @@ class ChurnSwarm:
         return swarm_score(self.specs.values(), self.model, self.spans, self.arrival_rate)
 
     def move(self, name: str, span: Span, c: int, event: Event) -> None:
+        if span != self.spans[name]:
+            event.changes += 1
         loaded = blocks_to_load(self.spans[name], span)
         if loaded:
             event.reloads += 1

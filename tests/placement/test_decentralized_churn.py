@@ -4,6 +4,7 @@ grid points of the paper's setting (fast: J = 10)."""
 import math
 
 import pytest
+
 from chainswarm.sim.churn import run_churn
 from chainswarm.sim.profiles import BLOOM_176B, PAPER_INPUT_TOKENS, PAPER_OUTPUT_TOKENS
 from chainswarm.sim.swarm import paper_swarm
