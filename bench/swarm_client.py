@@ -139,35 +139,49 @@ async def _with_client(swarm: LocalSwarm, path: Path, routing: RoutingConfig, fn
 # -- load -----------------------------------------------------------------------------------
 
 
-async def poisson_load(client: SwarmClient, args: argparse.Namespace) -> None:
-    rng = random.Random(args.seed)
+Record = tuple[float, float, float]  # arrival, start, end (perf_counter seconds)
+
+
+async def poisson_records(client: SwarmClient, rate: float, requests: int, prompt_tokens: int,
+                          new_tokens: int, seed: int) -> list[Record]:
+    """Poisson arrivals at ``rate``; each request prefills ``prompt_tokens`` then decodes
+    ``new_tokens - 1`` steps through a chain the router picks."""
+    rng = random.Random(seed)
     hidden = client.generator.front.info.hidden_size
-    prompt = torch.randn(1, args.prompt_tokens, hidden)
+    prompt = torch.randn(1, prompt_tokens, hidden)
     token = torch.randn(1, 1, hidden)
-    records: list[tuple[float, float, float]] = []  # arrival, start, end (perf_counter seconds)
+    records: list[Record] = []
 
     async def request(arrival: float) -> None:
-        async with client.router.session(args.prompt_tokens + args.new_tokens) as session:
+        async with client.router.session(prompt_tokens + new_tokens) as session:
             start = time.perf_counter()
             await session.step(prompt)
-            for _ in range(args.new_tokens - 1):
+            for _ in range(new_tokens - 1):
                 await session.step(token)
         records.append((arrival, start, time.perf_counter()))
 
     await client.router.refresh()
     tasks, t = [], time.perf_counter()
-    for _ in range(args.requests):
-        t += rng.expovariate(args.rate)
+    for _ in range(requests):
+        t += rng.expovariate(rate)
         await asyncio.sleep(max(0.0, t - time.perf_counter()))
         tasks.append(asyncio.create_task(request(time.perf_counter())))
     await asyncio.gather(*tasks)
+    return records
+
+
+def throughput(records: list[Record]) -> float:
     first = min(r[0] for r in records)
-    makespan = max(r[2] for r in records) - first
+    return len(records) / (max(r[2] for r in records) - first)
+
+
+async def poisson_load(client: SwarmClient, args: argparse.Namespace) -> None:
+    records = await poisson_records(client, args.rate, args.requests, args.prompt_tokens, args.new_tokens,
+                                    args.seed)
     print(f"  response {summary([e - a for a, _, e in records])}")
     print(f"  waiting  {summary([s - a for a, s, _ in records])}")
     print(f"  service  {summary([e - s for _, s, e in records])}")
-    print(f"  throughput {len(records) / makespan:.2f} req/s ({len(records)} requests in {makespan:.1f} s; "
-          f"offered {args.rate:g} req/s)")
+    print(f"  throughput {throughput(records):.2f} req/s ({len(records)} requests; offered {args.rate:g} req/s)")
 
 
 def start_nodes(swarm: LocalSwarm, path: Path, info: ModelInfo, args: argparse.Namespace, policy: str) -> None:
