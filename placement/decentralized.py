@@ -277,8 +277,9 @@ def sticky_plan(
     ``counts`` gives for them (a server keeping the size it has).
 
     Each step takes, among the servers whose t̃_j(c) is within ``ORDER_BAND`` of the fastest one
-    left, one whose current span contains the next slot; failing that, one whose span contains
-    none of this chain's later slots, nearest the slot; then by t̃ and name.
+    left, one whose current span contains the next slot; failing that, one not yet placed (a
+    joining node fills a gap without moving anyone); then one whose span contains none of this
+    chain's later slots, nearest the slot; then by t̃ and name.
     """
     num_blocks = model.num_blocks
     order: list[tuple[float, str, int, float]] = []  # (t̃_j, name, m_j, t_j)
@@ -312,17 +313,18 @@ def sticky_plan(
     return plans
 
 
-def _stickiness(span: Span | None, m: int, next_block: int, num_blocks: int) -> tuple[int, int, int]:
-    """Sort key of a candidate for the slot at ``next_block``: in place first, then servers that no
-    later slot of this chain would keep, then the least distance."""
+def _stickiness(span: Span | None, m: int, next_block: int, num_blocks: int) -> tuple[int, int]:
+    """Sort key of a candidate for the slot at ``next_block``: in place first; then a server not
+    yet placed (it loads blocks anyway, so taking the slot costs no reload); then placed servers
+    that no later slot of this chain would keep, nearest first; last, those a later slot keeps."""
     start = min(next_block, num_blocks - m)
     if span is None:
-        return (2, 1, num_blocks)
+        return (1, 0)
     if span.start <= start and start + m <= span.end:
-        return (0, 0, 0)
+        return (0, 0)
     later = {min(b, num_blocks - m) for b in range(next_block + m, num_blocks, m)}
     keeps_later = any(span.start <= b and b + m <= span.end for b in later)
-    return (1 + int(keeps_later), 0, abs(span.start - start))
+    return (2 + int(keeps_later), abs(span.start - start))
 
 
 def plan_target(
