@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from chainswarm.dht.peer import start_dht, visible_maddrs
 from hivemind import DHT
+
+from chainswarm.dht.peer import start_dht, visible_maddrs
 
 SHUTDOWN_GRACE_S = 5.0
 """How long a DHT process gets to exit after shutdown() and then after SIGTERM, before SIGKILL."""

@@ -14,6 +14,10 @@ from chainswarm.cli.processes import LOOPBACK, Proc, spawn, start_bootstrap, sto
 from chainswarm.dht.swarm import SwarmDHT, SwarmView
 from tests.swarm_helpers import shutdown_all
 
+START_TIMEOUT_S = 240.0
+"""How long tests wait for node processes to come online: seconds on a quiet machine, minutes on
+a loaded 2-core one (each node imports torch and hivemind and measures its speed)."""
+
 _STARTED: list[Proc] = []
 
 

@@ -18,7 +18,7 @@ from chainswarm.api.server import create_app
 from chainswarm.cli.processes import spawn
 from chainswarm.models.spec import load_model_info
 from chainswarm.routing.client import RemoteModel, connect
-from tests.swarm_nodes import LocalSwarm, local_swarm_processes
+from tests.swarm_nodes import START_TIMEOUT_S, LocalSwarm, local_swarm_processes
 from tests.tiny_model import write_tiny_llama
 
 pytestmark = pytest.mark.swarm
@@ -36,7 +36,7 @@ def swarm(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """One node hosting all 6 blocks of the tiny Llama."""
     with local_swarm_processes(tmp_path_factory.mktemp("swarm"), load_model_info(tiny_model).model_id) as swarm:
         swarm.start_node(tiny_model, "--blocks", "0:6", "--memory", "4MiB", "--max-length", "128")
-        swarm.wait_for(lambda v: len(v.online_nodes()) == 1, 90, "the node online")
+        swarm.wait_for(lambda v: len(v.online_nodes()) == 1, START_TIMEOUT_S, "the node online")
         yield swarm
 
 

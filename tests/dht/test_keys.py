@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from chainswarm.dht.keys import MAX_NAME_CHARS, MODEL_INDEX_KEY, NAMESPACE, SwarmKeys, model_prefix
 
 

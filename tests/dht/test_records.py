@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hivemind.utils import MSGPackSerializer
+from hypothesis import given
+from hypothesis import strategies as st
+
 from chainswarm.dht.records import (
     SCHEMA_VERSION,
     LoadRecord,
@@ -15,9 +19,6 @@ from chainswarm.dht.records import (
     SwarmSpec,
 )
 from chainswarm.placement.specs import Span
-from hivemind.utils import MSGPackSerializer
-from hypothesis import given
-from hypothesis import strategies as st
 
 PEER = "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"
 

@@ -9,11 +9,12 @@ import time
 from typing import Any
 
 import pytest
+from hivemind.utils import get_dht_time
+
 from chainswarm.dht.keys import MODEL_INDEX_KEY
 from chainswarm.dht.peer import SwarmConnectionError, own_peer_id, start_dht
 from chainswarm.dht.records import LoadRecord, NodeRecord, NodeState, SwarmSpec
 from chainswarm.dht.swarm import SwarmDHT, list_models, total_arrival_rate
-from hivemind.utils import get_dht_time
 
 pytestmark = pytest.mark.swarm
 

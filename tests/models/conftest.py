@@ -6,9 +6,9 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from chainswarm.models.spec import ModelInfo, load_model_info
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
+from chainswarm.models.spec import ModelInfo, load_model_info
 from tests.tiny_model import write_tiny_llama
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

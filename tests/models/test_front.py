@@ -6,11 +6,11 @@ import shutil
 
 import pytest
 import torch
+from transformers import AutoModelForCausalLM
+
 from chainswarm.models.front import ModelFront, load_tokenizer
 from chainswarm.models.span import BlockSpan
 from chainswarm.models.spec import ModelError, load_model_info
-from transformers import AutoModelForCausalLM
-
 from tests.models.hf_reference import run_greedy
 
 TOL = 1e-5

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from chainswarm.models.front import ModelFront, load_tokenizer
 from chainswarm.models.span import BlockSpan
 from chainswarm.models.spec import SourceKind, block_bytes, cache_bytes
 from chainswarm.models.weights import open_weights
-
 from tests.models.hf_reference import run_greedy
 
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from chainswarm.models.front import ModelFront
-from chainswarm.models.gguf_file import GgufFile
-from chainswarm.models.span import BlockSpan
-from chainswarm.models.spec import ModelError, load_model_info
 from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter, dequantize, quantize
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
+from chainswarm.models.front import ModelFront
+from chainswarm.models.gguf_file import GgufFile
+from chainswarm.models.span import BlockSpan
+from chainswarm.models.spec import ModelError, load_model_info
 from tests.models.hf_reference import run_greedy
 
 Q = GGMLQuantizationType

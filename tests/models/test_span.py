@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformers import AutoModelForCausalLM
+
 from chainswarm.models.random_init import random_span
 from chainswarm.models.span import BlockSpan, CacheOverflowError
 from chainswarm.models.spec import load_model_info
-from transformers import AutoModelForCausalLM
-
 from tests.models.hf_reference import run_greedy
 from tests.tiny_model import write_tiny_llama
 

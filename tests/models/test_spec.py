@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from chainswarm.models.loader import load_blocks
 from chainswarm.models.spec import (
     ModelError,
@@ -17,7 +18,6 @@ from chainswarm.models.spec import (
     load_model_info,
     parse_dtype,
 )
-
 from tests.tiny_model import write_tiny_llama
 
 

@@ -28,7 +28,7 @@ from tests.monitor.dashboard import (
     start_monitor,
 )
 from tests.monitor.png import read_png
-from tests.swarm_nodes import LocalSwarm, local_swarm_processes
+from tests.swarm_nodes import START_TIMEOUT_S, LocalSwarm, local_swarm_processes
 from tests.tiny_model import write_tiny_llama
 
 pytestmark = pytest.mark.swarm
@@ -47,7 +47,7 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSwarm]:
         for name, (start, end) in SPANS.items():
             swarm.start_node(model, "--blocks", f"{start}:{end}", "--memory", "4MiB", "--max-length", "256",
                              "--public-name", name, name=name)
-        swarm.wait_for(lambda v: len(v.online_nodes()) == len(SPANS), 120, "both nodes online")
+        swarm.wait_for(lambda v: len(v.online_nodes()) == len(SPANS), START_TIMEOUT_S, "both nodes online")
         yield swarm
 
 

@@ -17,7 +17,7 @@ from chainswarm.models.spec import load_model_info
 from chainswarm.wire.framing import encode, read_message
 from chainswarm.wire.messages import RpcError
 from chainswarm.wire.service import BlockService
-from tests.swarm_nodes import LocalSwarm, local_swarm_processes
+from tests.swarm_nodes import START_TIMEOUT_S, LocalSwarm, local_swarm_processes
 from tests.tiny_model import write_tiny_llama
 
 NUM_BLOCKS = 6
@@ -45,7 +45,7 @@ def fixed_swarm(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         for a in range(0, NUM_BLOCKS, 2):
             swarm.start_node(tiny_model, "--blocks", f"{a}:{a + 2}", "--memory", "2MiB",
                              "--max-length", "256")
-        swarm.wait_for(all_online(3), 90, "3 nodes online")
+        swarm.wait_for(all_online(3), START_TIMEOUT_S, "3 nodes online")
         yield swarm
 
 

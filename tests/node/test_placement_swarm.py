@@ -8,7 +8,7 @@ import pytest
 
 from chainswarm.models.spec import load_model_info
 from tests.node.conftest import NUM_BLOCKS
-from tests.swarm_nodes import local_swarm_processes
+from tests.swarm_nodes import START_TIMEOUT_S, local_swarm_processes
 
 pytestmark = pytest.mark.swarm
 
@@ -27,7 +27,7 @@ def test_nodes_cover_the_model_and_fill_a_dead_nodes_gap(tiny_model, tmp_path):
         procs = []
         for k in range(3):  # one at a time, as volunteers arrive; each sees the ones before it
             procs.append(swarm.start_node(tiny_model, "--memory", MEMORY, "--max-length", "256"))
-            swarm.wait_for(lambda v, k=k: len(v.online_nodes()) == k + 1, 90, f"node {k} online")
+            swarm.wait_for(lambda v, k=k: len(v.online_nodes()) == k + 1, START_TIMEOUT_S, f"node {k} online")
         view = swarm.wait_for(lambda v: not v.uncovered(), 30, "all blocks covered")
         assert not view.rejected
         assert sum(e - s for s, e in spans(view)) == NUM_BLOCKS  # no overlap needed at this memory
@@ -41,7 +41,7 @@ def test_nodes_cover_the_model_and_fill_a_dead_nodes_gap(tiny_model, tmp_path):
         assert set(view.uncovered()) == set(range(lost.start, lost.end))
 
         swarm.start_node(tiny_model, "--memory", MEMORY, "--max-length", "256")
-        view = swarm.wait_for(lambda v: not v.uncovered() and len(v.online_nodes()) == 3, 90,
+        view = swarm.wait_for(lambda v: not v.uncovered() and len(v.online_nodes()) == 3, START_TIMEOUT_S,
                               "a new node to fill the gap")
         assert (lost.start, lost.end) in spans(view)
 

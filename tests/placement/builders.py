@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chainswarm.placement import ModelSpec, ServerSpec, Span
 from hypothesis import strategies as st
+
+from chainswarm.placement import ModelSpec, ServerSpec, Span
 
 
 def worked_example(eps: float = 0.01) -> tuple[list[ServerSpec], ModelSpec]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from chainswarm.placement import ModelSpec, ServerSpec, Span, cache_slots
 from chainswarm.placement.baselines import (
     RouteGraph,

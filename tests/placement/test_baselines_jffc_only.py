@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from chainswarm.placement import ModelSpec, ServerSpec, Span
 from chainswarm.placement.baselines import jffc_only_capacity, jffc_only_chains, jffc_only_placement
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from chainswarm.placement import ModelSpec, Span
 from chainswarm.placement.baselines import (
     PetalsLatency,

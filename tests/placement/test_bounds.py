@@ -1,9 +1,10 @@
 import math
 
 import pytest
-from chainswarm.placement import Chain, response_time_bounds
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from chainswarm.placement import Chain, response_time_bounds
 
 
 def chain(service_time: float, capacity: int, name: str = "k") -> Chain:

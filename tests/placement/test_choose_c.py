@@ -2,6 +2,9 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from chainswarm.placement import (
     InfeasiblePlacement,
     ModelSpec,
@@ -13,9 +16,6 @@ from chainswarm.placement import (
     max_reservation,
     response_time_bounds,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.placement.builders import servers_and_model
 
 BLOOM = ModelSpec(num_blocks=70, block_bytes=1.32, cache_bytes=0.11)

@@ -3,10 +3,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from chainswarm.placement import ModelSpec, blocks_for_reservation, cache_slots
-from chainswarm.placement.exact import blocks_for_reservation_many, exact_value
 from hypothesis import given
 from hypothesis import strategies as st
+
+from chainswarm.placement import ModelSpec, blocks_for_reservation, cache_slots
+from chainswarm.placement.exact import blocks_for_reservation_many, exact_value
 
 
 def test_float_quotients_that_round_below_an_integer_count_exactly():

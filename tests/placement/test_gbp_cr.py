@@ -2,6 +2,9 @@ import math
 from functools import cache
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
 from chainswarm.placement import (
     InfeasiblePlacement,
     ModelSpec,
@@ -11,9 +14,6 @@ from chainswarm.placement import (
     gbp_cr,
     gbp_cr_plan,
 )
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
-
 from tests.placement.builders import worked_example
 
 EPS = 0.01

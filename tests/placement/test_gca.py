@@ -2,11 +2,11 @@ import math
 from collections import defaultdict
 
 import pytest
-from chainswarm.placement import ModelSpec, ServerSpec, Span, cache_slots, gbp_cr, gca
-from chainswarm.placement.specs import hop_time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chainswarm.placement import ModelSpec, ServerSpec, Span, cache_slots, gbp_cr, gca
+from chainswarm.placement.specs import hop_time
 from tests.placement.builders import Instance, random_placements, servers_and_model, worked_example
 from tests.placement.reference_gca import reference_gca
 

@@ -1,4 +1,5 @@
 import pytest
+
 from chainswarm.placement import JFFC, Chain
 
 

@@ -14,7 +14,7 @@ from chainswarm.routing.client import RemoteModel, connect
 from chainswarm.routing.dispatch import chain_key
 from chainswarm.routing.hop import Hop, HopStream, NodeBusy
 from chainswarm.routing.sampling import SamplingParams
-from tests.swarm_nodes import LocalSwarm, local_swarm_processes
+from tests.swarm_nodes import START_TIMEOUT_S, LocalSwarm, local_swarm_processes
 from tests.tiny_model import write_tiny_llama
 
 pytestmark = pytest.mark.swarm
@@ -34,7 +34,7 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSwarm
         for name in ("a", "b"):
             swarm.start_node(path, "--blocks", f"0:{NUM_BLOCKS}", "--memory", str(memory),
                              "--max-length", str(MAX_LENGTH), name=name)
-        swarm.wait_for(lambda v: len(v.online_nodes()) == 2, 90, "2 nodes online")
+        swarm.wait_for(lambda v: len(v.online_nodes()) == 2, START_TIMEOUT_S, "2 nodes online")
         yield swarm, path
 
 

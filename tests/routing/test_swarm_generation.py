@@ -16,7 +16,7 @@ from chainswarm.cli.processes import spawn
 from chainswarm.models.spec import load_model_info
 from chainswarm.routing.client import RemoteModel, connect
 from chainswarm.routing.generation import FinishReason
-from tests.swarm_nodes import LocalSwarm, local_swarm_processes
+from tests.swarm_nodes import START_TIMEOUT_S, LocalSwarm, local_swarm_processes
 from tests.tiny_model import write_tiny_llama
 
 pytestmark = pytest.mark.swarm
@@ -40,7 +40,7 @@ def swarm(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with local_swarm_processes(tmp_path_factory.mktemp("swarm"), load_model_info(tiny_model).model_id) as swarm:
         for a in (0, 2, 4):
             swarm.start_node(tiny_model, "--blocks", f"{a}:{a + 2}", *NODE_ARGS, name=f"node{a}")
-        swarm.wait_for(online(3), 90, "3 nodes online")
+        swarm.wait_for(online(3), START_TIMEOUT_S, "3 nodes online")
         yield swarm
 
 
@@ -123,7 +123,7 @@ def test_node_killed_mid_generation_gives_the_same_text(
     tokens; the session replays onto the survivors and the text is unchanged."""
     reference = model.generate(PROMPT, max_new_tokens=32, temperature=0)
     swarm.start_node(tiny_model, "--blocks", "2:6", *NODE_ARGS, name="backup")
-    swarm.wait_for(online(4), 90, "the backup node online")
+    swarm.wait_for(online(4), START_TIMEOUT_S, "the backup node online")
     router = model.client.router
     model.submit(router.refresh()).result()
 

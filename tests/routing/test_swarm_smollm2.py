@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM
 
 from chainswarm.models.spec import load_model_info
 from chainswarm.routing.client import connect
-from tests.swarm_nodes import local_swarm_processes
+from tests.swarm_nodes import START_TIMEOUT_S, local_swarm_processes
 
 pytestmark = [pytest.mark.swarm, pytest.mark.slow]
 
@@ -24,7 +24,7 @@ def test_greedy_through_three_nodes_equals_hugging_face(smollm2_path: Path, tmp_
             swarm.start_node(smollm2_path, "--blocks", f"{a}:{a + 10}", "--memory", "400MB",
                              "--max-length", "256", name=f"node{a}")
         hf = AutoModelForCausalLM.from_pretrained(smollm2_path.parent, gguf_file=smollm2_path.name).eval()
-        swarm.wait_for(lambda v: len(v.online_nodes()) == 3 and not v.uncovered(), 180, "3 nodes online")
+        swarm.wait_for(lambda v: len(v.online_nodes()) == 3 and not v.uncovered(), START_TIMEOUT_S, "3 nodes online")
         with connect(smollm2_path, swarm.initial_peers) as model:
             messages = [{"role": "user", "content": "What is the capital of France?"}]
             ids = model.client.generator.encode(messages)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from chainswarm.placement import Chain
 from chainswarm.sim.dispatch import JffcDispatcher
 from chainswarm.sim.engine import Hop, simulate

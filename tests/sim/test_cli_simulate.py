@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from chainswarm.cli.main import main
 from chainswarm.cli.simulate import POLICY_CHOICES
 from chainswarm.sim.policies import POLICIES

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from chainswarm.placement import response_time_bounds
 
+from chainswarm.placement import response_time_bounds
 from tests.sim.builders import batch_means, one_server_chain, run_jffc
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import pytest
+
 from chainswarm.sim.policies import POLICIES, Infeasible, build_plan
 from chainswarm.sim.profiles import LLAMA_2_7B
 from chainswarm.sim.run import run_poisson

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+
 from chainswarm.sim.dispatch import CachePools, RoutedDispatcher
 from chainswarm.sim.engine import Hop, simulate
 from chainswarm.sim.workload import Job

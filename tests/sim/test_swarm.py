@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from chainswarm.sim.profiles import BLOOM_176B, HIGH_GPU, LOW_GPU, block_time_s
 from chainswarm.sim.swarm import high_count, paper_swarm
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+
 from chainswarm.sim.engine import Hop, simulate
 from chainswarm.sim.policies import build_plan
 from chainswarm.sim.run import run_jobs
