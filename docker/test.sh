@@ -41,7 +41,9 @@ cleanup() {
     trap - EXIT INT TERM
     if ((status != 0)); then
         say "FAILED (exit $status); last lines of the logs:"
-        [[ -s "$work/build.log" ]] && tail -n 30 "$work/build.log"
+        for log in debootstrap build; do
+            [[ -s "$work/$log.log" ]] && { echo "--- $log"; tail -n 30 "$work/$log.log"; }
+        done
         for c in "${containers[@]}"; do echo "--- $c"; podman logs "$c" 2>&1 | tail -n 15; done
         [[ -s "$work/podman.err" ]] && { echo "--- podman"; grep -v systemd "$work/podman.err" | tail -n 15; }
     fi
@@ -114,7 +116,7 @@ mkdir -p "$work/models"
 "$PYTHON" -c 'import sys
 from tests.tiny_model import write_tiny_llama
 write_tiny_llama(sys.argv[1], num_layers=6)' "$work/models/tiny" >/dev/null 2>&1
-chmod -R a+rX "$work"  # the containers run as uid 1000
+chmod -R a+rX "$work"  # the containers run as the non-root user chainswarm
 
 run() {  # run NAME ARGS...: one detached container of the image, on the host network
     local c="$name-$1"
@@ -139,18 +141,8 @@ for blocks in 0:3 3:6; do
 done
 say "node containers started: blocks 0:3 and 3:6"
 
-# `chainswarm health` from the host; through its module while cli/main.py does not list it.
-health() {
-    if "$PYTHON" -m chainswarm.cli.main health --help >/dev/null 2>&1; then
-        "$PYTHON" -m chainswarm.cli.main health --initial-peers "$peer" --json
-    else
-        "$PYTHON" -c 'import argparse, sys
-from chainswarm.cli import health
-parser = argparse.ArgumentParser(prog="chainswarm")
-health.register(parser.add_subparsers(dest="command"))
-args = parser.parse_args(sys.argv[1:])
-sys.exit(args.func(args))' health --initial-peers "$peer" --json
-    fi
+health() {  # `chainswarm health --json` from the host
+    "$PYTHON" -m chainswarm.cli.main health --initial-peers "$peer" --json
 }
 summary() {  # one line from health's JSON on stdin
     "$PYTHON" -c 'import json, sys
