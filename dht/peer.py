@@ -16,7 +16,7 @@ LOCAL_MADDRS = ("/ip4/127.0.0.1/tcp/0",)
 """Loopback on an ephemeral port: hivemind's default, right for tests and single-host swarms.
 Volunteers reachable by others pass e.g. ``/ip4/0.0.0.0/tcp/31337`` (the node CLI does)."""
 
-DEFAULT_START_TIMEOUT_S = 30.0
+DEFAULT_START_TIMEOUT_S = 60.0
 """p2pd start plus bootstrap pings; hivemind's own 15 s p2pd limit is too tight on busy hosts
 (gensyn-ai/rl-swarm#125)."""
 

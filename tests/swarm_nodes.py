@@ -76,7 +76,7 @@ def local_swarm_processes(workdir: Path, model_id: str) -> Iterator[LocalSwarm]:
     swarm = LocalSwarm(workdir, maddrs, procs=[bootstrap])
     dht = None
     try:
-        dht = start_dht(maddrs, client_mode=True, nat_traversal=False)
+        dht = start_dht(maddrs, client_mode=True, nat_traversal=False, start_timeout_s=START_TIMEOUT_S)
         swarm.reader = SwarmDHT.for_model(dht, model_id)
         yield swarm
     finally:
