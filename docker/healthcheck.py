@@ -80,8 +80,23 @@ async def identify(socket: str) -> tuple[str, list[str]]:
         await p2p.shutdown()
 
 
-def node_state(peer_id: str, maddrs: list[str]) -> str:
-    """The node's announced state, read from the DHT through the node itself.
+def dial_maddr(args: argparse.Namespace, peer_id: str, visible: list[str]) -> str:
+    """An address of the node to join its DHT through from inside the container, loopback first.
+
+    With ``--announce`` the daemon lists only the announced (public) addresses, which the host
+    often cannot dial itself (no NAT hairpin), so ``--listen``'s come next, 0.0.0.0 as 127.0.0.1.
+    """
+    listened = [m.replace("/ip4/0.0.0.0/", "/ip4/127.0.0.1/", 1) for m in args.listen or []
+                if m.startswith("/ip4/") and not m.endswith("/tcp/0")]
+    ordered = ([m for m in visible if m.startswith("/ip4/127.")] + listened
+               + [m for m in visible if m.startswith("/ip4/")])
+    if not ordered:
+        raise LookupError(f"no IPv4 address to reach the node at (it announces {visible})")
+    return ordered[0] if "/p2p/" in ordered[0] else f"{ordered[0]}/p2p/{peer_id}"
+
+
+def node_state(peer_id: str, maddr: str) -> str:
+    """The node's announced state, read from the DHT through the node itself (at ``maddr``).
 
     The swarms come from the DHT's model index rather than from ``--model``: reading a model's
     config would import transformers, which takes longer than the whole DHT read.
@@ -89,9 +104,7 @@ def node_state(peer_id: str, maddrs: list[str]) -> str:
     from chainswarm.dht.peer import start_dht
     from chainswarm.dht.swarm import SwarmDHT, list_models
 
-    local = [m for m in maddrs if m.startswith("/ip4/127.")] or [m for m in maddrs if m.startswith("/ip4/")]
-    peers = [m if "/p2p/" in m else f"{m}/p2p/{peer_id}" for m in local[:1]]
-    dht = start_dht(peers, client_mode=True, nat_traversal=False, start_timeout_s=DHT_TIMEOUT_S)
+    dht = start_dht([maddr], client_mode=True, nat_traversal=False, start_timeout_s=DHT_TIMEOUT_S)
     try:
         for prefix in list_models(dht, DHT_TIMEOUT_S):
             record = SwarmDHT(dht, prefix, timeout_s=DHT_TIMEOUT_S).read_swarm().nodes.get(peer_id)
@@ -115,7 +128,7 @@ def check() -> str:
     peer_id, maddrs = asyncio.run(identify(daemon_socket(pid)))
     if args.command == "bootstrap":
         return f"bootstrap: p2p daemon of {peer_id} answers"
-    state = node_state(peer_id, maddrs)
+    state = node_state(peer_id, dial_maddr(args, peer_id, maddrs))
     if state != "online":
         raise RuntimeError(f"node {peer_id} is {state}")
     return f"node {peer_id} is online"
