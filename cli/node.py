@@ -54,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="multiaddr to listen on (repeatable); default /ip4/0.0.0.0/tcp/0")
     p.add_argument("--announce", action="append", default=[], metavar="MADDR",
                    help="public multiaddr to advertise (port forwarding, NAT); repeatable")
+    p.add_argument("--auto-relay", action="store_true",
+                   help="behind NAT without a forwarded port: be reachable through public peers' relays")
     p.add_argument("--identity", type=Path, metavar="FILE", help="key file for a stable peer id")
     p.add_argument("--public-name", default="", help="name shown in the health dashboard")
     p.add_argument("--update-period", type=float, default=10.0, metavar="S",
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             model=args.model, initial_peers=tuple(args.initial_peers), memory_bytes=args.memory,
             device=args.device, dtype=args.dtype, blocks=args.blocks, max_length=args.max_length,
             listen=tuple(args.listen or ["/ip4/0.0.0.0/tcp/0"]), announce=tuple(args.announce),
-            identity_path=args.identity, public_name=args.public_name,
+            identity_path=args.identity, auto_relay=args.auto_relay, public_name=args.public_name,
             update_period_s=args.update_period, batching=not args.no_batching, **extra,
         )
         Node(config).run()

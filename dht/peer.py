@@ -33,6 +33,7 @@ def start_dht(
     identity_path: str | Path | None = None,
     client_mode: bool = False,
     nat_traversal: bool = True,
+    auto_relay: bool = False,
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
 ) -> DHT:
     """A running DHT peer (a forked process plus its p2pd) that joined through ``initial_peers``.
@@ -40,7 +41,9 @@ def start_dht(
     No ``initial_peers`` starts a new swarm (a bootstrap peer). ``identity_path`` keeps the peer
     id, hence the multiaddrs, stable across restarts. ``client_mode`` peers store and read but
     serve no DHT requests (clients, peers behind NAT). ``nat_traversal=False`` turns off UPnP and
-    AutoNAT probing, for loopback tests. Call before starting threads or CUDA (the DHT forks).
+    AutoNAT probing, for loopback tests. ``auto_relay`` makes a peer behind NAT reachable through
+    circuit relays of public peers (hivemind's ``use_auto_relay``). Call before starting threads
+    or CUDA (the DHT forks).
     Raises :class:`SwarmConnectionError` with what to check when the peer cannot start or join;
     the caller owns the returned DHT and must ``shutdown()`` it.
     """
@@ -53,6 +56,8 @@ def start_dht(
         options["announce_maddrs"] = list(announce_maddrs)
     if identity_path is not None:
         options["identity_path"] = str(identity_path)
+    if auto_relay:
+        options.update(use_relay=True, use_auto_relay=True)
     if not nat_traversal:
         options.update(auto_nat=False, nat_port_map=False)
     dht = DHT(initial_peers=list(initial_peers) or None, start=False, **options)

@@ -22,8 +22,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from chainswarm.placement.specs import ModelSpec, ServerSpec, Span
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chainswarm.placement.specs import ModelSpec, ServerSpec, Span
 
 SCHEMA_VERSION = 1
 """Version of every record's wire format; a reader rejects records of any other version."""

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from chainswarm.dht.keys import MODEL_INDEX_KEY, SwarmKeys
-from chainswarm.dht.peer import DEFAULT_CALL_TIMEOUT_S, own_peer_id, run_in_dht
-from chainswarm.dht.records import LoadRecord, MovingLease, NodeRecord, NodeState, RecordError, SwarmSpec
 from hivemind import DHT
 from hivemind.dht.node import DHTNode
 from hivemind.utils import ValueWithExpiration, get_dht_time
+
+from chainswarm.dht.keys import MODEL_INDEX_KEY, SwarmKeys
+from chainswarm.dht.peer import DEFAULT_CALL_TIMEOUT_S, own_peer_id, run_in_dht
+from chainswarm.dht.records import LoadRecord, MovingLease, NodeRecord, NodeState, RecordError, SwarmSpec
 
 logger = logging.getLogger(__name__)
 

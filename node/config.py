@@ -24,6 +24,9 @@ class NodeConfig:
     listen: tuple[str, ...] = ("/ip4/0.0.0.0/tcp/0",)
     announce: tuple[str, ...] = ()
     identity_path: Path | None = None
+    # Behind NAT without a forwarded port: be reachable through public peers' circuit relays, and
+    # keep the DHT in client mode (others cannot dial us for DHT requests).
+    auto_relay: bool = False
     public_name: str = ""
     update_period_s: float = 10.0
     # Expiry of our DHT records, in update periods (DESIGN.md: 2P–3P).

@@ -80,7 +80,7 @@ class Node:
         """Join, serve until SIGINT/SIGTERM, then drain and leave. Blocks."""
         cfg = self.config
         dht = start_dht(cfg.initial_peers, host_maddrs=cfg.listen, announce_maddrs=cfg.announce or None,
-                        identity_path=cfg.identity_path)
+                        identity_path=cfg.identity_path, client_mode=cfg.auto_relay, auto_relay=cfg.auto_relay)
         try:
             self.swarm = SwarmDHT.for_model(dht, self.spec.model_id)
             self.peer_id = self.swarm.peer_id
