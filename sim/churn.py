@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from chainswarm.placement.bounds import response_time_bounds
 from chainswarm.placement.choose_c import choose_c
 from chainswarm.placement.decentralized import (
+    SwarmScore,
     best_response,
     blocks_to_load,
     choose_reservation,
@@ -78,7 +79,7 @@ class ChurnSwarm:
     def current_c(self) -> int | None:
         return swarm_reservation(self.reservation.values())
 
-    def score(self):
+    def score(self) -> SwarmScore:
         return swarm_score(self.specs.values(), self.model, self.spans, self.arrival_rate)
 
     def move(self, name: str, span: Span, c: int, event: Event) -> None:
@@ -150,6 +151,7 @@ def _settle_by_rounds(
                 assert decision.action is Action.MOVE and decision.proposal is not None
                 swarm.move(name, decision.proposal.new, c, event)
                 moved = True
+                propose = proposer(swarm, c)  # later checks this round read the new view
         if not busy:
             return
 
