@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from chainswarm.models.random_init import random_span
 from chainswarm.models.span import BlockSpan
 from chainswarm.models.spec import block_bytes, cache_bytes, load_model_info, parse_dtype

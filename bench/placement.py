@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+
 from chainswarm.placement import ModelSpec, ServerSpec, choose_c, gbp_cr, gca, response_time_bounds
 
 MODEL = ModelSpec(num_blocks=70, block_bytes=1.32, cache_bytes=0.11)

@@ -7,14 +7,54 @@ Other modules (baselines, decentralized rules) add their names below the same wa
 
 from .bounds import response_time_bounds
 from .choose_c import Reservation, choose_c, evaluate_c, max_reservation
+from .decentralized import (
+    SwarmScore,
+    Target,
+    View,
+    best_response,
+    choose_reservation,
+    choose_start,
+    num_blocks_for,
+    plan_target,
+    sticky_plan,
+    swarm_reservation,
+    swarm_score,
+)
 from .exact import blocks_for_reservation, cache_slots
 from .fleet import Fleet
 from .gbp_cr import GbpCrPlan, InfeasiblePlacement, gbp_cr, gbp_cr_plan
 from .gca import gca, gca_iter
 from .jffc import JFFC
+from .rebalance import (
+    Action,
+    Decision,
+    MoveProposal,
+    Rebalancer,
+    evaluate_move,
+    move_toward,
+    next_check_delay,
+)
 from .specs import Chain, ModelSpec, Placement, ServerSpec, Span
 
 __all__ = [
+    "Action",
+    "Decision",
+    "MoveProposal",
+    "Rebalancer",
+    "SwarmScore",
+    "Target",
+    "View",
+    "best_response",
+    "choose_reservation",
+    "choose_start",
+    "evaluate_move",
+    "move_toward",
+    "next_check_delay",
+    "num_blocks_for",
+    "plan_target",
+    "sticky_plan",
+    "swarm_reservation",
+    "swarm_score",
     "Chain",
     "Fleet",
     "GbpCrPlan",
