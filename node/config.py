@@ -34,6 +34,8 @@ class NodeConfig:
     session_timeout_s: float = 300.0
     drain_timeout_s: float = 30.0
     mean_balance_check_s: float = 60.0
+    # Measure the speed again instead of reading the cached figure (e.g. one taken under load).
+    remeasure_speed: bool = False
     # Batch concurrent sessions' decode steps into one forward (off: one forward per step, as Petals).
     batching: bool = True
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "chainswarm")

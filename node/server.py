@@ -89,7 +89,8 @@ class Node:
             if view.spec is not None and (diff := self.spec.mismatch(view.spec)):
                 raise NodeStartError(f"this node's swarm constants differ from the swarm's (ours != "
                                      f"theirs): {diff}. Use the same model file, --dtype and --max-length.")
-            self.speed: NodeSpeed = node_speed(self.info, self.device, self.dtype, cfg.cache_dir)
+            self.speed: NodeSpeed = node_speed(self.info, self.device, self.dtype, cfg.cache_dir,
+                                              remeasure=cfg.remeasure_speed)
             asyncio.run(self._main())
         finally:
             dht.shutdown()
