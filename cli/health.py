@@ -37,21 +37,29 @@ def add_swarm_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds to wait for each DHT read (default 10)")
 
 
-def run(args: argparse.Namespace) -> int:
+def join_swarm(args: argparse.Namespace):
+    """A client-mode DHT peer for reading the swarm, or None after printing why there is none."""
     if not args.initial_peers:
         print("error: --initial-peers is required: pass the multiaddr printed by `chainswarm bootstrap` "
               "or by any node of the swarm", file=sys.stderr)
-        return EXIT_ERROR
+        return None
     from chainswarm.dht.peer import SwarmConnectionError, start_dht
+
+    try:
+        return start_dht(args.initial_peers, client_mode=True, nat_traversal=False)
+    except SwarmConnectionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    dht = join_swarm(args)
+    if dht is None:
+        return EXIT_ERROR
     from chainswarm.monitor.collect import collect
     from chainswarm.monitor.report import render_health
     from chainswarm.monitor.source import ModelChoiceError, NoModelAnnounced, SwarmSource, pick_prefix
 
-    try:
-        dht = start_dht(args.initial_peers, client_mode=True, nat_traversal=False)
-    except SwarmConnectionError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_ERROR
     try:
         source = SwarmSource(dht, args.model, args.timeout)
         prefix = pick_prefix(source.index(), args.model)

@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 
-from chainswarm.cli.health import EXIT_ERROR, add_swarm_arguments
+from chainswarm.cli.health import EXIT_ERROR, add_swarm_arguments, join_swarm
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,16 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.initial_peers:
-        print("error: --initial-peers is required: pass the multiaddr printed by `chainswarm bootstrap` "
-              "or by any node of the swarm", file=sys.stderr)
-        return EXIT_ERROR
-    from chainswarm.dht.peer import SwarmConnectionError, start_dht
-
-    try:
-        dht = start_dht(args.initial_peers, client_mode=True, nat_traversal=False)
-    except SwarmConnectionError as e:
-        print(f"error: {e}", file=sys.stderr)
+    dht = join_swarm(args)
+    if dht is None:
         return EXIT_ERROR
     try:
         return asyncio.run(_serve(dht, args))
