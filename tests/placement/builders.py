@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -58,3 +59,19 @@ def random_placements(draw, max_servers: int = 8, max_blocks: int = 8) -> Instan
         start = draw(st.integers(0, model.num_blocks - count))
         placement[server.name] = Span(start, count)
     return Instance(servers, model, placement)
+
+
+def paper_servers(count: int, fast_fraction: float, seed: int, max_rtt_s: float = 0.08) -> list[ServerSpec]:
+    """Paper §5.2 classes (40 GB / 109 ms, 20 GB / 175 ms); τ^c = 20 round trips of a made-up
+    RTT in [10 ms, ``max_rtt_s``] plus 18 ms."""
+    rng = random.Random(seed)
+    fast = set(rng.sample(range(count), round(count * fast_fraction)))
+    return [
+        ServerSpec(
+            f"srv{i:02d}",
+            memory=40 if i in fast else 20,
+            comm_time=20 * (rng.uniform(0.01, max_rtt_s) + 0.018),
+            block_time=0.109 if i in fast else 0.175,
+        )
+        for i in range(count)
+    ]

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from chainswarm.placement import (
     InfeasiblePlacement,
     ModelSpec,
-    ServerSpec,
     choose_c,
     evaluate_c,
     gbp_cr,
@@ -16,24 +15,10 @@ from chainswarm.placement import (
     max_reservation,
     response_time_bounds,
 )
-from tests.placement.builders import servers_and_model
+from tests.placement.builders import paper_servers, servers_and_model
 
 BLOOM = ModelSpec(num_blocks=70, block_bytes=1.32, cache_bytes=0.11)
 
-
-def paper_swarm(count: int, fast_fraction: float, seed: int) -> list[ServerSpec]:
-    """Paper §5.2: 40 GB / 109 ms and 20 GB / 175 ms servers, τ^c from a made-up RTT spread."""
-    rng = random.Random(seed)
-    fast = set(rng.sample(range(count), round(count * fast_fraction)))
-    return [
-        ServerSpec(
-            f"srv{i:02d}",
-            memory=40 if i in fast else 20,
-            comm_time=20 * (rng.uniform(0.01, 0.08) + 0.018),
-            block_time=0.109 if i in fast else 0.175,
-        )
-        for i in range(count)
-    ]
 
 
 def plain_search(servers, model, arrival_rate, target_load=0.7):
@@ -53,7 +38,7 @@ def plain_search(servers, model, arrival_rate, target_load=0.7):
     ("count", "fast_fraction", "arrival_rate"), [(20, 0.2, 0.2), (10, 0.4, 0.6), (30, 0.1, 1.0)]
 )
 def test_choose_c_minimizes_the_lower_bound_on_the_paper_setting(count, fast_fraction, arrival_rate):
-    servers = paper_swarm(count, fast_fraction, seed=count)
+    servers = paper_servers(count, fast_fraction, seed=count)
     c, placement, chains = choose_c(servers, BLOOM, arrival_rate)
     best = plain_search(servers, BLOOM, arrival_rate)
     assert c == best.c
@@ -75,19 +60,19 @@ def test_choose_c_equals_the_plain_search(swarm, arrival_rate):
 
 
 def test_choose_c_ignores_the_order_servers_are_listed_in():
-    servers = paper_swarm(20, 0.2, seed=3)
+    servers = paper_servers(20, 0.2, seed=3)
     shuffled = servers[:]
     random.Random(1).shuffle(shuffled)
     assert choose_c(servers, BLOOM, 0.2) == choose_c(shuffled, BLOOM, 0.2)
 
 
 def test_c_max_is_the_cache_of_one_block_on_the_largest_server():
-    servers = paper_swarm(10, 0.3, seed=0)
+    servers = paper_servers(10, 0.3, seed=0)
     assert max_reservation(servers, BLOOM) == math.floor((40 - 1.32) / 0.11)
 
 
 def test_no_stable_c_raises():
-    servers = paper_swarm(10, 0.4, seed=0)
+    servers = paper_servers(10, 0.4, seed=0)
     with pytest.raises(InfeasiblePlacement, match="no reservation c"):
         choose_c(servers, BLOOM, arrival_rate=1000.0)
     with pytest.raises(InfeasiblePlacement):

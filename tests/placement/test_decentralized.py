@@ -1,7 +1,6 @@
 """The node's placement rules: reservation, block count, the sticky plan and the start."""
 
 import math
-import random
 
 import pytest
 from hypothesis import given, settings
@@ -31,24 +30,10 @@ from chainswarm.placement.decentralized import (
     swarm_score,
     uncovered_blocks,
 )
-from tests.placement.builders import servers_and_model
+from tests.placement.builders import paper_servers, servers_and_model
 
 BLOOM = ModelSpec(num_blocks=70, block_bytes=1.32, cache_bytes=0.11)
 
-
-def paper_servers(count: int, fast_fraction: float, seed: int) -> list[ServerSpec]:
-    """Paper §5.2 classes (40 GB / 109 ms, 20 GB / 175 ms), τ^c = 20 round trips of RTT + 18 ms."""
-    rng = random.Random(seed)
-    fast = set(rng.sample(range(count), round(count * fast_fraction)))
-    return [
-        ServerSpec(
-            f"srv{i:02d}",
-            memory=40 if i in fast else 20,
-            comm_time=20 * (rng.uniform(0.01, 0.06) + 0.018),
-            block_time=0.109 if i in fast else 0.175,
-        )
-        for i in range(count)
-    ]
 
 
 def test_num_blocks_is_the_cache_reservation_rule():
@@ -67,13 +52,13 @@ def test_swarm_reservation_is_the_most_common_c():
 
 
 def test_choose_reservation_is_c_star_without_history():
-    servers = paper_servers(20, 0.2, seed=1)
+    servers = paper_servers(20, 0.2, seed=1, max_rtt_s=0.06)
     assert choose_reservation(servers, BLOOM, 0.6) == choose_c(servers, BLOOM, 0.6)[0]
 
 
 def test_choose_reservation_keeps_current_c_within_hysteresis():
     for seed in range(10):
-        servers = paper_servers(20, 0.2, seed=seed)
+        servers = paper_servers(20, 0.2, seed=seed, max_rtt_s=0.06)
         best = choose_c(servers, BLOOM, 0.2)[0]
         best_bound = evaluate_c(servers, BLOOM, best, 0.2).lower_bound
         bounds = {c: evaluate_c(servers, BLOOM, c, 0.2).lower_bound for c in range(1, 40) if c != best}
@@ -87,14 +72,14 @@ def test_choose_reservation_keeps_current_c_within_hysteresis():
 
 
 def test_choose_reservation_keeps_current_while_no_c_is_stable():
-    few = paper_servers(2, 0.5, seed=0)  # cannot host 70 blocks at any c
+    few = paper_servers(2, 0.5, seed=0, max_rtt_s=0.06)  # cannot host 70 blocks at any c
     assert choose_reservation(few, BLOOM, 0.6, current=11) == 11
 
 
 def test_choose_reservation_projects_a_young_swarm():
     """Without history, a swarm too small to cover the model gets c* of the fewest copies of its
     servers that have one: the c it will want once more nodes like these arrive."""
-    few = paper_servers(2, 0.5, seed=0)
+    few = paper_servers(2, 0.5, seed=0, max_rtt_s=0.06)
     for copies in range(2, 64):
         repeated = [
             ServerSpec(f"{s.name}-{k}", s.memory, s.comm_time, s.block_time)
@@ -111,7 +96,7 @@ def test_choose_reservation_projects_a_young_swarm():
 
 
 def test_choose_reservation_maximizes_service_rate_when_overloaded():
-    servers = paper_servers(8, 0.25, seed=3)
+    servers = paper_servers(8, 0.25, seed=3, max_rtt_s=0.06)
     rate = 50.0  # far beyond what 8 servers serve
     c = choose_reservation(servers, BLOOM, rate)
     nu = {
@@ -145,7 +130,7 @@ def test_sticky_plan_keeps_servers_that_are_in_place():
 
 
 def test_plan_target_stays_put_at_the_centralized_plan():
-    servers = paper_servers(20, 0.2, seed=4)
+    servers = paper_servers(20, 0.2, seed=4, max_rtt_s=0.06)
     c, placement, _ = choose_c(servers, BLOOM, 0.6)
     target = plan_target(servers, placement, BLOOM, c, 0.6)
     assert target.movers == ()
@@ -167,7 +152,7 @@ def test_reachable_never_opens_a_gap_in_a_covered_swarm():
 
 
 def test_swarm_score_orders_uncovered_then_overloaded_then_bound():
-    servers = paper_servers(20, 0.2, seed=5)
+    servers = paper_servers(20, 0.2, seed=5, max_rtt_s=0.06)
     c, placement, _ = choose_c(servers, BLOOM, 0.2)
     good = swarm_score(servers, BLOOM, placement, 0.2)
     assert good.uncovered == 0 and not good.overloaded and good.value > 0
@@ -181,7 +166,7 @@ def test_swarm_score_orders_uncovered_then_overloaded_then_bound():
 
 
 def test_choose_start_fills_the_gap_a_leaver_left():
-    servers = paper_servers(20, 0.2, seed=6)
+    servers = paper_servers(20, 0.2, seed=6, max_rtt_s=0.06)
     c, placement, _ = choose_c(servers, BLOOM, 0.6)
     spec = {s.name: s for s in servers}
     leaver = sorted(placement)[len(placement) // 2]
@@ -192,7 +177,7 @@ def test_choose_start_fills_the_gap_a_leaver_left():
 
 def test_choose_start_is_the_same_for_the_same_view():
     """Order of the records and float noise below the rounding do not change the answer."""
-    servers = paper_servers(12, 0.25, seed=7)
+    servers = paper_servers(12, 0.25, seed=7, max_rtt_s=0.06)
     c, placement, _ = choose_c(servers, BLOOM, 0.6)
     spec = {s.name: s for s in servers}
     me = ServerSpec("me", 40, 0.7, 0.109)
