@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chainswarm import placement as rules
 from chainswarm.dht.records import NodeState
 from chainswarm.dht.swarm import SwarmView, total_arrival_rate
 from chainswarm.placement import ModelSpec, ServerSpec, Span, cache_slots
-from chainswarm.placement import decentralized as rules
 from chainswarm.placement.rebalance import MoveProposal, evaluate_move
 
 # Demand assumed when no client has announced any (req/s): small, so a young swarm favours long

@@ -7,19 +7,6 @@ Other modules (baselines, decentralized rules) add their names below the same wa
 
 from .bounds import response_time_bounds
 from .choose_c import Reservation, choose_c, evaluate_c, max_reservation
-from .decentralized import (
-    SwarmScore,
-    Target,
-    View,
-    best_response,
-    choose_reservation,
-    choose_start,
-    num_blocks_for,
-    plan_target,
-    sticky_plan,
-    swarm_reservation,
-    swarm_score,
-)
 from .exact import blocks_for_reservation, cache_slots
 from .fleet import Fleet
 from .gbp_cr import GbpCrPlan, InfeasiblePlacement, gbp_cr, gbp_cr_plan
@@ -34,7 +21,12 @@ from .rebalance import (
     move_toward,
     next_check_delay,
 )
+from .reservation import choose_reservation, num_blocks_for, swarm_reservation
+from .score import SwarmScore, swarm_score
 from .specs import Chain, ModelSpec, Placement, ServerSpec, Span
+from .start import best_response, choose_start
+from .sticky import Target, plan_target, sticky_plan
+from .view import View
 
 __all__ = [
     "Action",

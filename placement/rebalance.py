@@ -24,8 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from .decentralized import SwarmScore, Target, View, may_move, plan_target, swarm_score
+from .moves import may_move
+from .score import SwarmScore, swarm_score
 from .specs import ModelSpec, Span
+from .sticky import Target, plan_target
+from .view import View
 
 MOVE_HYSTERESIS = 0.03
 """Smallest predicted relative gain of the swarm's bound that justifies a reload."""

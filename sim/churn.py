@@ -31,20 +31,14 @@ from dataclasses import dataclass, field
 
 from chainswarm.placement.bounds import response_time_bounds
 from chainswarm.placement.choose_c import choose_c
-from chainswarm.placement.decentralized import (
-    SwarmScore,
-    best_response,
-    blocks_to_load,
-    choose_reservation,
-    choose_start,
-    num_blocks_for,
-    plan_target,
-    swarm_reservation,
-    swarm_score,
-)
 from chainswarm.placement.gbp_cr import InfeasiblePlacement, gbp_cr
+from chainswarm.placement.moves import blocks_to_load
 from chainswarm.placement.rebalance import Action, MoveProposal, Rebalancer, move_toward
+from chainswarm.placement.reservation import choose_reservation, num_blocks_for, swarm_reservation
+from chainswarm.placement.score import SwarmScore, swarm_score
 from chainswarm.placement.specs import ModelSpec, ServerSpec, Span
+from chainswarm.placement.start import best_response, choose_start
+from chainswarm.placement.sticky import plan_target
 
 STRATEGIES = ("global", "best-response", "sticky")
 

@@ -16,20 +16,16 @@ from chainswarm.placement import (
     evaluate_c,
     gbp_cr,
 )
-from chainswarm.placement.decentralized import (
+from chainswarm.placement.moves import reachable
+from chainswarm.placement.reservation import (
     RESERVATION_HYSTERESIS,
-    SwarmScore,
-    best_response,
     choose_reservation,
-    choose_start,
     num_blocks_for,
-    plan_target,
-    reachable,
-    sticky_plan,
     swarm_reservation,
-    swarm_score,
-    uncovered_blocks,
 )
+from chainswarm.placement.score import SwarmScore, swarm_score, uncovered_blocks
+from chainswarm.placement.start import best_response, choose_start
+from chainswarm.placement.sticky import plan_target, sticky_plan
 from tests.placement.builders import paper_servers, servers_and_model
 
 BLOOM = ModelSpec(num_blocks=70, block_bytes=1.32, cache_bytes=0.11)

@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chainswarm.placement import ModelSpec, ServerSpec, Span, choose_c
-from chainswarm.placement.decentralized import uncovered_set
 from chainswarm.placement.rebalance import (
     Action,
     MoveProposal,
@@ -15,6 +14,7 @@ from chainswarm.placement.rebalance import (
     evaluate_move,
     next_check_delay,
 )
+from chainswarm.placement.score import uncovered_set
 
 BLOOM = ModelSpec(num_blocks=70, block_bytes=1.32, cache_bytes=0.11)
 SMALL = ModelSpec(num_blocks=12, block_bytes=1.0, cache_bytes=0.1)
