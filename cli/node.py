@@ -62,6 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seconds between DHT announcements (records expire after 2.5 periods)")
     p.add_argument("--no-batching", action="store_true",
                    help="run each session's decode step alone instead of batching concurrent sessions")
+    p.add_argument("--no-cuda-graphs", action="store_true",
+                   help="decode eagerly on CUDA instead of replaying each session's captured step")
     p.add_argument("--remeasure-speed", action="store_true",
                    help="measure this device's speed again instead of using the cached figure")
     p.add_argument("--torch-threads", type=int, metavar="N", help="CPU threads for torch (default: torch's)")
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
             listen=tuple(args.listen or ["/ip4/0.0.0.0/tcp/0"]), announce=tuple(args.announce),
             identity_path=args.identity, auto_relay=args.auto_relay, public_name=args.public_name,
             update_period_s=args.update_period, batching=not args.no_batching,
+            cuda_graphs=not args.no_cuda_graphs,
             remeasure_speed=args.remeasure_speed, **extra,
         )
         Node(config).run()

@@ -49,6 +49,7 @@ class SpanCache:
         self.max_length = max_length
         self.batch_size = batch_size
         self.length = 0
+        self.decode_graph: object | None = None  # models.graphs.DecodeGraph, set by whoever captures one
         shape = (batch_size, num_kv_heads, max_length, head_dim)
         n = last_block - first_block
         # zeros, not empty: padded batch columns are read (masked), and NaN garbage × 0 weight is NaN
@@ -71,8 +72,10 @@ class SpanCache:
         return self._keys is None
 
     def discard(self) -> None:
-        """Free the storage now; the cache cannot be used afterwards. Idempotent."""
+        """Free the storage now, and the decode graph that points into it; the cache cannot be used
+        afterwards. Idempotent."""
         self._keys = self._values = None
+        self.decode_graph = None
 
     def truncate(self, length: int) -> None:
         """Forget the tokens at positions ≥ length (e.g. to replay a step a client re-sent)."""
@@ -139,3 +142,22 @@ class BatchedCaches:
             all_values[rows, :, : v.shape[2]] = v
             row += c.batch_size
         return all_keys, all_values
+
+
+class StaticPositionWriter:
+    """One session's cache seen by the layers with a write position held in a device tensor.
+
+    `update` stores the step's keys/values at `position` and returns every column up to
+    `max_length`; the span's mask hides the columns at and after the next position. Static shapes
+    and addresses: the form a CUDA graph can capture and replay (BlockSpan.decode_static).
+    """
+
+    def __init__(self, cache: SpanCache, position: torch.Tensor):
+        self._cache = cache
+        self._position = position
+
+    def update(self, key: torch.Tensor, value: torch.Tensor, layer_idx: int, *_: object, **__: object):
+        keys, values = self._cache._storage(layer_idx)
+        keys.index_copy_(2, self._position, key)
+        values.index_copy_(2, self._position, value)
+        return keys, values

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .cache import BatchedCaches, CacheOverflowError, SpanCache
+from .cache import BatchedCaches, CacheOverflowError, SpanCache, StaticPositionWriter
 from .family import family_of, sliding_window
 from .loader import check_block_range, load_blocks
 from .spec import ModelInfo
@@ -149,6 +149,27 @@ class BlockSpan:
         return out
 
     __call__ = forward
+
+    @torch.inference_mode()
+    def decode_static(self, hidden: torch.Tensor, position: torch.Tensor, cache: SpanCache) -> torch.Tensor:
+        """One decode step whose shapes and kernels do not depend on the cache's length: the CUDA-graph form.
+
+        `hidden` (B, 1, hidden) in the span's dtype and device, `position` a (1,) long tensor on the
+        device (the cache's length). Keys/values go in with `index_copy_` at `position`, attention
+        covers all `max_length` columns with a mask built on the device, and nothing reads a Python
+        value that changes between steps, so a captured graph can be replayed for every later step.
+        The cache's `length` is not advanced: the caller does that, as for a replayed graph.
+        """
+        first, last = self._cache_range(cache, None, None)
+        positions = position.view(1, 1).expand(hidden.shape[0], 1)
+        key_pos = torch.arange(cache.max_length, device=self.device).view(1, 1, 1, -1)
+        masks: dict[int | None, torch.Tensor | None] = {}
+        for window in {self._windows[b - self.start] for b in range(first, last)}:
+            allowed = key_pos <= position
+            if window is not None:
+                allowed &= key_pos > position - window
+            masks[window] = allowed
+        return self._run(hidden, first, last, positions, masks, StaticPositionWriter(cache, position))
 
     def _run(self, hidden, first, last, positions, masks, cache) -> torch.Tensor:
         position_embeddings = self.rotary(hidden, positions)

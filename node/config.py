@@ -38,6 +38,7 @@ class NodeConfig:
     remeasure_speed: bool = False
     # Batch concurrent sessions' decode steps into one forward (off: one forward per step, as Petals).
     batching: bool = True
+    cuda_graphs: bool = True  # replay single-session decode steps as CUDA graphs (CUDA only)
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "chainswarm")
     # A reference request for τ^p (paper footnote): prefill tokens and generated tokens.
     workload_input_tokens: int = 256

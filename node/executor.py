@@ -9,7 +9,9 @@ one long prompt delays others' next token by at most one chunk. Results equal un
 (rows never attend to each other: each row has its own cache and positions).
 
 Compute runs on one thread, because the device is one: concurrent forwards would only contend
-for it. Tensors arrive on the CPU from the wire and go back to the CPU for it.
+for it. Tensors arrive on the CPU from the wire and go back to the CPU for it. On CUDA, a decode
+step that runs alone replays its session's CUDA graph (models/graphs.py) from the session's second
+step on; batched rounds stay eager, since their rows already share the kernel launches.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 
 from chainswarm.models.cache import CacheOverflowError
+from chainswarm.models.graphs import DecodeGraphs
 from chainswarm.models.span import BlockSpan
 from chainswarm.node.sessions import Session
 from chainswarm.wire.messages import ErrorCode, RpcError
@@ -46,10 +49,11 @@ class _Work:
 
 
 class Executor:
-    def __init__(self, span: BlockSpan, *, batching: bool = True, max_batch: int = DEFAULT_MAX_BATCH,
-                 prefill_chunk_tokens: int = DEFAULT_PREFILL_CHUNK) -> None:
+    def __init__(self, span: BlockSpan, *, batching: bool = True, cuda_graphs: bool = True,
+                 max_batch: int = DEFAULT_MAX_BATCH, prefill_chunk_tokens: int = DEFAULT_PREFILL_CHUNK) -> None:
         self.span = span
         self.batching = batching
+        self.graphs = DecodeGraphs(span, enabled=cuda_graphs)
         self.max_batch = max_batch
         self.prefill_chunk_tokens = prefill_chunk_tokens
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compute")
@@ -163,7 +167,9 @@ class Executor:
 
     def _decode_batch(self, caches: list, hiddens: list[torch.Tensor]) -> list[torch.Tensor]:
         if len(caches) == 1:
-            return [self._single(caches[0], hiddens[0])]
+            x = hiddens[0].to(self.span.device, self.span.dtype)
+            out = self.graphs.step(caches[0], x)
+            return [self._single(caches[0], hiddens[0]) if out is None else out.cpu()]
         x = torch.cat(hiddens).to(self.span.device, self.span.dtype)
         out = self.span.forward_batch(x, caches).cpu()
         return list(out.split([h.shape[0] for h in hiddens]))

@@ -133,7 +133,7 @@ class Node:
         span = await asyncio.to_thread(BlockSpan.load, self.info, choice.span.start, choice.span.end,
                                        dtype=self.dtype, device=self.device, progress=True)
         self._serving.span = span
-        executor = Executor(span, batching=self.config.batching)
+        executor = Executor(span, batching=self.config.batching, cuda_graphs=self.config.cuda_graphs)
         handler = NodeHandler(sessions, executor, self.info.hidden_size, self._info,
                               step_timeout_s=self.config.session_timeout_s)
         service = BlockService(handler)
