@@ -1,8 +1,8 @@
 """From the swarm as read in the DHT to the inputs of the placement rules, and back.
 
-The rules themselves are pure (``placement.decentralized``, ``placement.rebalance``); this module
-only turns DHT records into the paper's servers and spans, so that every node feeds the rules the
-same view.
+The rules themselves are pure (``placement.reservation``, ``placement.start``,
+``placement.rebalance``); this module only turns DHT records into the paper's servers and spans,
+so that every node feeds the rules the same view.
 """
 
 from __future__ import annotations

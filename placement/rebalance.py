@@ -3,12 +3,12 @@
 Petals' servers flip-flop (issue #389): each decides on a view that changes while it decides, so
 two servers can chase the same gap in turn. Here:
 
-- every node proposes the move that the agreed :func:`~.decentralized.plan_target` assigns it
+- every node proposes the move that the agreed :func:`~.sticky.plan_target` assigns it
   (the same target for every node with the same view; a node already in place in it stays);
 - a move needs a predicted gain above ``threshold`` on ``checks_required`` checks in a row, all
   for the same new span (a check that fails resets the count);
 - a move never uncovers a block: the node's current blocks stay hosted by others (the one
-  exception, :func:`~.decentralized.may_move`, is a swarm that already misses blocks and so
+  exception, :func:`~.moves.may_move`, is a swarm that already misses blocks and so
   serves nothing, on its way to covering them all);
 - only the holder of the swarm's "moving" lease moves (one mover at a time; the lease itself is
   a DHT record, so the pure code only takes ``lease_held``);
@@ -55,9 +55,9 @@ def evaluate_move(
     target_load: float = 0.7,
 ) -> MoveProposal | None:
     """The move the agreed target asks of ``me_name``, or None if it asks none, predicts no gain,
-    or is not allowed yet (:func:`~.decentralized.may_move`: it would uncover a block that
+    or is not allowed yet (:func:`~.moves.may_move`: it would uncover a block that
     another mover's step keeps covered). ``view`` holds every online and joining node, this one
-    included; ``c`` is the swarm's reservation (:func:`~.decentralized.choose_reservation`)."""
+    included; ``c`` is the swarm's reservation (:func:`~.reservation.choose_reservation`)."""
     servers = [spec for spec, _ in view.values()]
     current = {n: span for n, (_, span) in view.items()}
     target = plan_target(servers, current, model, c, arrival_rate, target_load)
@@ -69,7 +69,7 @@ def move_toward(
 ) -> MoveProposal | None:
     """:func:`evaluate_move` given the target and the current placement's score, which are the
     same for every node with this view (a simulator computes them once per view). The move must
-    be allowed now by :func:`~.decentralized.may_move`; a mover whose turn has not come (another
+    be allowed now by :func:`~.moves.may_move`; a mover whose turn has not come (another
     must move first) gets None and proposes again at a later check."""
     if me_name not in current:
         raise KeyError(f"{me_name!r} is not in the view")

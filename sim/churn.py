@@ -15,7 +15,7 @@ Strategies:
 - ``best-response``: a joining node takes the start that gives the best swarm score with the others
   fixed (uncovered blocks first, lowest start on ties); rebalancing proposes each node's best
   response, with the same hysteresis, confirmation and lease as the final rule.
-- ``sticky``: the final rule, :func:`~chainswarm.placement.decentralized.choose_start` and
+- ``sticky``: the final rule, :func:`~chainswarm.placement.start.choose_start` and
   :func:`~chainswarm.placement.rebalance.evaluate_move`.
 
 ``best-response`` and ``sticky`` share the reservation rule (c* with hysteresis against the c the
