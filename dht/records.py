@@ -122,8 +122,11 @@ class NodeRecord(_Record):
     It hosts blocks ``[start, end)``; ``cache_slots_total`` = ⌊(M − s_m·m)/s_c⌋ block-slots, of
     which ``cache_slots_free`` are not held by sessions; ``c_reserved`` is the c* it sized them for.
     ``block_time_s`` is τ^p_j per job per block, derived from the measured ``prefill_s_per_token``
-    and ``decode_s_per_step`` (both per block); ``comm_time_s`` is the node's own τ^c estimate if
-    it has one (clients use their measured round-trip times instead).
+    and ``decode_s_per_step`` (both per block). ``decode_s_per_step`` is a job's step while the
+    node runs its full c jobs at once (batched, or one after another without batching);
+    ``decode_s_per_step_alone`` is the step of a session decoding alone, and ``throughput`` the
+    tokens/s of c sessions together. ``comm_time_s`` is the node's own τ^c estimate if it has one
+    (clients use their measured round-trip times instead).
     """
 
     peer_id: str = Field(min_length=1, max_length=128, pattern=_BASE58)
@@ -144,6 +147,7 @@ class NodeRecord(_Record):
     version: str = Field(max_length=64)
     announced_at: DhtTime
     comm_time_s: float | None = Field(default=None, ge=0.0)
+    decode_s_per_step_alone: float | None = Field(default=None, ge=0.0)
     public_name: str = Field(default="", max_length=64)
     maddrs: tuple[str, ...] = Field(default=(), max_length=MAX_MADDRS)
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -54,6 +56,41 @@ def measure_block_speed(
         prefill_tokens=prefill_tokens,
         decode_steps=decode_steps,
     )
+
+
+def measure_decode_batches(
+    span: BlockSpan, batch_sizes: Sequence[int] = (1, 4, 16, 64), *, context_tokens: int = 128, steps: int = 8
+) -> dict[int, float]:
+    """Seconds per block of one batched decode step of b sessions, for each b in `batch_sizes`.
+
+    Each session has its own cache holding `context_tokens` tokens, and the step goes through
+    `forward_batch` (b > 1) or `forward` (b = 1), the paths of the node's executor.
+    Median of `steps` steps after one warm-up.
+    """
+    n_blocks = span.end - span.start
+    g = torch.Generator().manual_seed(1)
+    out: dict[int, float] = {}
+    for batch in batch_sizes:
+        caches = [span.new_cache(context_tokens + steps + 1) for _ in range(batch)]
+        for cache in caches:
+            cache.advance(context_tokens)  # zero keys/values: their values do not change the time
+        step = torch.randn(batch, 1, span.info.hidden_size, generator=g).to(span.device, span.dtype)
+
+        run = partial(_decode_step, span, step, caches)
+        run()
+        times = [_timed(run, span.device) for _ in range(steps)]
+        out[batch] = statistics.median(times) / n_blocks
+        for cache in caches:
+            cache.discard()
+    return out
+
+
+def _decode_step(span: BlockSpan, step: torch.Tensor, caches: list) -> None:
+    """One session alone takes the executor's unbatched path; several take `forward_batch`."""
+    if len(caches) == 1:
+        span.forward(step, caches[0])
+    else:
+        span.forward_batch(step, caches)
 
 
 def _timed(fn, device: torch.device) -> float:

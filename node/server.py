@@ -24,7 +24,7 @@ from chainswarm.models.spec import ModelInfo, block_bytes, cache_bytes, load_mod
 from chainswarm.node.announcer import Announcer
 from chainswarm.node.choice import SpanChoice, choose_span, fixed_span
 from chainswarm.node.config import NodeConfig
-from chainswarm.node.executor import Executor
+from chainswarm.node.executor import DEFAULT_MAX_BATCH, Executor
 from chainswarm.node.handler import NodeHandler
 from chainswarm.node.memory import auto_memory_bytes, resolve_device, resolve_dtype
 from chainswarm.node.rebalancer import wait_for_move
@@ -194,8 +194,18 @@ class Node:
     def _server_spec(self) -> ServerSpec:
         return ServerSpec(self.peer_id, self.memory_bytes, 0.0, self._block_time_s())
 
+    def _concurrency(self) -> int:
+        """Jobs this node runs at once when full: c* of its span choice (the paper's capacity), or for
+        ``--blocks`` the jobs its slots hold over the whole span (at most one batch). 1 before any span."""
+        if self._serving is None:
+            return 1
+        choice = self._serving.choice
+        return max(1, choice.c_reserved or min(choice.cache_slots // choice.span.count, DEFAULT_MAX_BATCH))
+
     def _block_time_s(self) -> float:
-        return self.speed.block_time_s(self.config.workload_input_tokens, self.config.workload_output_tokens)
+        """τ^p at this node's concurrency, with or without batching (node/speed.py)."""
+        return self.speed.block_time_s(self.config.workload_input_tokens, self.config.workload_output_tokens,
+                                       self._concurrency(), self.config.batching)
 
     def _record(self) -> NodeRecord:
         serving = self._serving
@@ -206,9 +216,11 @@ class Node:
             memory_bytes=self.memory_bytes, block_bytes=self.spec.block_bytes,
             cache_slots_total=pool.total, cache_slots_free=pool.free,
             block_time_s=self._block_time_s(), prefill_s_per_token=self.speed.prefill_s_per_token,
-            decode_s_per_step=self.speed.decode_s_per_step, c_reserved=serving.choice.c_reserved,
+            decode_s_per_step=self.speed.decode_s_per_job_step(self._concurrency(), self.config.batching),
+            decode_s_per_step_alone=self.speed.decode_s_per_step, c_reserved=serving.choice.c_reserved,
             dtype=self.spec.dtype, device=str(self.device.type),
-            throughput=self.speed.tokens_per_s(span.count), version=__version__,
+            throughput=self.speed.tokens_per_s(span.count, self._concurrency(), self.config.batching),
+            version=__version__,
             announced_at=time.time(), public_name=self.config.public_name, maddrs=self.maddrs,
         )
 

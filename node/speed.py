@@ -16,30 +16,65 @@ import torch
 
 from chainswarm.models.random_init import random_span
 from chainswarm.models.spec import ModelInfo
-from chainswarm.models.speed import measure_block_speed
+from chainswarm.models.speed import measure_block_speed, measure_decode_batches
 
 logger = logging.getLogger(__name__)
 
-CACHE_FILE = "speed_v1.json"
+CACHE_FILE = "speed_v2.json"
 # Per-block overhead t_o of the paper's footnote: kernel launches, cache bookkeeping.
 BLOCK_OVERHEAD_S = 1e-3
+# Sessions per batched decode step at which the step time is measured; interpolated in between.
+MEASURED_BATCHES = (1, 4, 16, 64)
 
 
 @dataclass(frozen=True)
 class NodeSpeed:
-    """Seconds per block: prefill per token, and one decode step at batch 1."""
+    """Seconds per block: prefill per token, and one decode step of b sessions at each measured b.
+
+    τ^p is a job's time in a block while the node runs ``concurrency`` jobs at once (the paper's
+    capacity, c jobs in parallel). With batching, all of them advance in one step that takes
+    ``decode_batch_s`` at that batch size; without, their steps run one after another. So c/τ^p
+    is the node's real rate at full load, and placement and GCA plan with real capacity.
+    Prefill stays the single-stream figure: a job spends few rounds prefilling.
+    """
 
     prefill_s_per_token: float
-    decode_s_per_step: float
+    decode_batch_s: tuple[tuple[int, float], ...]  # (sessions in the step, seconds per block), rising b
 
-    def block_time_s(self, input_tokens: int, output_tokens: int) -> float:
-        """τ^p_j = t_o + t^I·l_in + t^O·(l_out − 1): one job's time in one block (paper §1)."""
+    def __post_init__(self) -> None:
+        batches = [b for b, _ in self.decode_batch_s]
+        if not batches or batches[0] != 1 or batches != sorted(set(batches)):
+            raise ValueError(f"decode_batch_s must start at batch 1 and rise, got {batches}")
+
+    @property
+    def decode_s_per_step(self) -> float:
+        """One session decoding alone: the latency of a step through one block."""
+        return self.decode_batch_s[0][1]
+
+    def decode_s_per_job_step(self, concurrency: int, batching: bool = True) -> float:
+        """Time one job's decode step takes (per block) while ``concurrency`` jobs decode together."""
+        n = max(1, concurrency)
+        if not batching:
+            return n * self.decode_s_per_step
+        points = self.decode_batch_s
+        for (b0, t0), (b1, t1) in zip(points, points[1:], strict=False):
+            if n <= b1:
+                return t0 + (t1 - t0) * (n - b0) / (b1 - b0)
+        if len(points) == 1:
+            return n * points[0][1]
+        (b0, t0), (b1, t1) = points[-2:]  # past the last measurement: the last slope goes on
+        return t1 + (t1 - t0) * (n - b1) / (b1 - b0)
+
+    def block_time_s(self, input_tokens: int, output_tokens: int, concurrency: int = 1,
+                     batching: bool = True) -> float:
+        """τ^p_j = t_o + t^I·l_in + t^O(c)·(l_out − 1): one job's time in one block (paper §1)."""
         return (BLOCK_OVERHEAD_S + self.prefill_s_per_token * input_tokens
-                + self.decode_s_per_step * max(0, output_tokens - 1))
+                + self.decode_s_per_job_step(concurrency, batching) * max(0, output_tokens - 1))
 
-    def tokens_per_s(self, num_blocks: int) -> float:
-        """Single-stream decode rate through ``num_blocks`` blocks."""
-        return 1.0 / max(self.decode_s_per_step * max(1, num_blocks), 1e-9)
+    def tokens_per_s(self, num_blocks: int, concurrency: int = 1, batching: bool = True) -> float:
+        """Tokens per second that ``concurrency`` sessions generate together through ``num_blocks`` blocks."""
+        n = max(1, concurrency)
+        return n / max(self.decode_s_per_job_step(n, batching) * max(1, num_blocks), 1e-9)
 
 
 def device_name(device: torch.device) -> str:
@@ -60,21 +95,30 @@ def node_speed(info: ModelInfo, device: torch.device, dtype: torch.dtype, cache_
         fcntl.flock(lock, fcntl.LOCK_EX)  # nodes started together on one host measure once
         cached = _read(path)
         if key in cached and not remeasure:
-            return NodeSpeed(**cached[key])
-        logger.info("measuring speed of one block on %s (%s); cached in %s", device, dtype, path)
-        measured = measure_block_speed(random_span(info, 0, 1, dtype=dtype, device=device))
-        speed = NodeSpeed(measured.prefill_s_per_token, measured.decode_s_per_step)
-        cached[key] = asdict(speed)
-        path.write_text(json.dumps(cached, indent=1))
-    logger.info("speed: prefill %.3f ms/token/block, decode %.3f ms/step/block",
-                speed.prefill_s_per_token * 1e3, speed.decode_s_per_step * 1e3)
+            speed = cached[key]
+        else:
+            logger.info("measuring speed of one block on %s (%s); cached in %s", device, dtype, path)
+            block = random_span(info, 0, 1, dtype=dtype, device=device)
+            prefill = measure_block_speed(block).prefill_s_per_token
+            speed = NodeSpeed(prefill, tuple(measure_decode_batches(block, MEASURED_BATCHES).items()))
+            cached[key] = speed
+            path.write_text(json.dumps({k: asdict(v) for k, v in cached.items()}, indent=1))
+    logger.info("speed per block: prefill %.3f ms/token, decode step %s", speed.prefill_s_per_token * 1e3,
+                ", ".join(f"{t * 1e3:.3f} ms at batch {b}" for b, t in speed.decode_batch_s))
     return speed
 
 
-def _read(path: Path) -> dict[str, dict[str, float]]:
+def _read(path: Path) -> dict[str, NodeSpeed]:
+    """The cached figures; an unreadable file or entry is skipped (and measured again)."""
     try:
         data = json.loads(path.read_text())
-        return {k: v for k, v in data.items()
-                if isinstance(v, dict) and set(v) == {"prefill_s_per_token", "decode_s_per_step"}}
     except (OSError, ValueError):
         return {}
+    speeds = {}
+    for key, value in data.items():
+        try:
+            speeds[key] = NodeSpeed(float(value["prefill_s_per_token"]),
+                                    tuple((int(b), float(t)) for b, t in value["decode_batch_s"]))
+        except (KeyError, TypeError, ValueError) as e:
+            logger.warning("ignoring cached speed %r in %s: %s", key, path, e)
+    return speeds

@@ -37,7 +37,7 @@ def petals_route(nodes: Iterable[NodeRecord], num_blocks: int, rtts: Mapping[str
     latency = PetalsLatency(
         client_rtt_s=rtt,
         server_rtt_s=lambda _i, j: rtt[j],
-        block_step_s={p: n.decode_s_per_step for p, n in by_id.items()},
+        block_step_s={p: n.decode_s_per_step_alone or n.decode_s_per_step for p, n in by_id.items()},
     )
     # Petals checks the whole hosted span against the free cache (pessimistic, as it does).
     hops = min_latency_route(graph, latency, lambda j: by_id[j].cache_slots_free < by_id[j].num_blocks)
