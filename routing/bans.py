@@ -47,6 +47,15 @@ class BanList:
         self._strikes[peer_id] = _Strike(failures, self.clock() + duration_s)
         return duration_s
 
+    def hold(self, peer_id: str, duration_s: float) -> None:
+        """Keep ``peer_id`` out for ``duration_s`` without a strike (its record was stale, it did not fail)."""
+        strike = self._strikes.get(peer_id)
+        until = self.clock() + duration_s
+        if strike is None:
+            self._strikes[peer_id] = _Strike(0, until)
+        elif strike.until < until:
+            self._strikes[peer_id] = _Strike(strike.failures, until)
+
     def success(self, peer_id: str) -> None:
         """``peer_id`` served a request: forget its failures."""
         self._strikes.pop(peer_id, None)

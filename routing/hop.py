@@ -53,12 +53,17 @@ class NodeBusy(Exception):
 
 
 class HopFailed(Exception):
-    """A node did not serve its hop: ban it and replace the hop."""
+    """A node did not serve its hop: ban it and replace the hop.
 
-    def __init__(self, hop: Hop, reason: str) -> None:
+    ``stale_record`` marks a healthy node that no longer serves what its record said (it moved to
+    other blocks, or is draining): skip it until the view is read again, but do not count a strike.
+    """
+
+    def __init__(self, hop: Hop, reason: str, stale_record: bool = False) -> None:
         super().__init__(f"node {hop} failed: {reason}")
         self.hop = hop
         self.reason = reason
+        self.stale_record = stale_record
 
 
 class HopStream:
@@ -159,7 +164,8 @@ class HopStream:
             raise NodeBusy(self.hop, slots if isinstance(slots, int) else None)
         if error.code is ErrorCode.BAD_REQUEST:
             raise error
-        raise HopFailed(self.hop, f"{error.code.value}: {error.message}")
+        raise HopFailed(self.hop, f"{error.code.value}: {error.message}",
+                        stale_record=error.code in (ErrorCode.NOT_HOSTED, ErrorCode.DRAINING))
 
 
 async def _drain(responses: AsyncIterator[runtime_pb2.ExpertResponse]) -> None:

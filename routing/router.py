@@ -31,6 +31,10 @@ from chainswarm.routing.view import SwarmWatcher
 
 logger = logging.getLogger(__name__)
 
+STALE_RECORD_HOLD_S = 5.0
+"""How long a node that answered ``not_hosted`` or ``draining`` is skipped: the view is re-read at
+once, and a node announces at once when its span or state changes, so this covers one DHT read."""
+
 
 class RoutingPolicy(StrEnum):
     """How requests are put on chains."""
@@ -126,9 +130,13 @@ class SwarmRouter:
         return compose_routes(self.watcher.usable_nodes(), spec, self.watcher.rtts.snapshot(),
                               self.config.workload, start, end)
 
-    def report_failure(self, peer_id: str) -> None:
-        ban_s = self.bans.ban(peer_id)
-        logger.info("banned node %s for %.0f s", peer_id, ban_s)
+    def report_failure(self, peer_id: str, stale_record: bool = False) -> None:
+        if stale_record:  # it moved or is leaving: its next record says so, no strike against it
+            self.bans.hold(peer_id, STALE_RECORD_HOLD_S)
+            logger.info("node %s no longer serves what its record says; skipped until the view is re-read",
+                        peer_id)
+        else:
+            logger.info("banned node %s for %.0f s", peer_id, self.bans.ban(peer_id))
         self._rebuild()
         self.watcher.request_refresh()
 

@@ -36,8 +36,9 @@ class Router(Protocol):
         """Candidate hop sequences covering blocks [start, end), fastest first, banned nodes excluded."""
         ...
 
-    def report_failure(self, peer_id: str) -> None:
-        """Ban ``peer_id`` (with back-off) and schedule a refresh of the view."""
+    def report_failure(self, peer_id: str, stale_record: bool = False) -> None:
+        """Ban ``peer_id`` (with back-off; only until the next view if its record was just stale)
+        and schedule a refresh of the view."""
         ...
 
     def report_success(self, peer_id: str) -> None: ...
@@ -114,7 +115,7 @@ class ChainSession:
             for stream, result in zip(streams, results, strict=True):
                 if isinstance(result, HopFailed):
                     logger.warning("%s; replacing it", result)
-                    self._router.report_failure(stream.hop.peer_id)
+                    self._router.report_failure(stream.hop.peer_id, result.stale_record)
                     replacement, _ = await self._replace(stream.hop, [])
                     self._hops.extend(replacement)
                 else:
@@ -143,7 +144,7 @@ class ChainSession:
                 i += 1
             except HopFailed as e:
                 logger.warning("%s; replacing it and replaying %d chunk(s)", e, len(state.history))
-                self._router.report_failure(state.hop.peer_id)
+                self._router.report_failure(state.hop.peer_id, e.stale_record)
                 replacement, x = await self._replace(state.hop, state.history)
                 self._hops[i : i + 1] = replacement
                 i += len(replacement)
@@ -176,7 +177,7 @@ class ChainSession:
                     logger.info("replacement %s is busy; trying the next route", e.hop)
                 except HopFailed as e:
                     logger.warning("replacement %s", e)
-                    self._router.report_failure(e.hop.peer_id)
+                    self._router.report_failure(e.hop.peer_id, e.stale_record)
                     failed_again = True
                     break  # routes change once that node is banned
             if time.monotonic() > deadline:

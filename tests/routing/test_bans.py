@@ -44,3 +44,25 @@ def test_bans_are_per_peer() -> None:
     bans = BanList(base_s=10, clock=FakeClock())
     bans.ban("A")
     assert not bans.is_banned("B")
+
+
+def test_a_hold_keeps_a_node_out_without_a_strike() -> None:
+    clock = FakeClock()
+    bans = BanList(base_s=10, clock=clock)
+    bans.hold("A", 5)
+    assert bans.is_banned("A")
+    clock.now += 5.1
+    assert not bans.is_banned("A")
+    assert bans.ban("A") == 10  # the hold counted no failure: the first real ban is the base one
+
+
+def test_a_hold_never_shortens_a_ban() -> None:
+    clock = FakeClock()
+    bans = BanList(base_s=10, clock=clock)
+    bans.ban("A")
+    bans.hold("A", 2)
+    clock.now += 5
+    assert bans.is_banned("A")
+    clock.now += 6
+    assert not bans.is_banned("A")
+    assert bans.ban("A") == 20  # the earlier strike still counts
