@@ -122,12 +122,13 @@ def start_swarm(run: Run, model: Path, variant: Variant, workdir: Path) -> list[
     args = run.args
     bootstrap, maddrs = start_bootstrap(workdir)
     run.procs.append(bootstrap)
-    for i, (a, b) in enumerate(thirds(load_model_info(model).num_blocks)):
-        memory = node_memory_bytes(model, args.dtype, args.max_length, b - a, max(args.batches))
-        flags = ["--device", args.device, "--dtype", args.dtype, "--max-length", str(args.max_length),
-                 "--update-period", "2", *(["--torch-threads", "1"] if args.device == "cpu" else []),
-                 *args.node_arg, *variant.node_args]
-        run.results["variants"][variant.label] = {"node_flags": flags}
+    flags = ["--device", args.device, "--dtype", args.dtype, "--max-length", str(args.max_length),
+             "--update-period", "2", *(["--torch-threads", "1"] if args.device == "cpu" else []),
+             *args.node_arg, *variant.node_args]
+    spans = thirds(load_model_info(model).num_blocks)
+    memories = [node_memory_bytes(model, args.dtype, args.max_length, b - a, max(args.batches)) for a, b in spans]
+    run.results["variants"][variant.label] = {"node_flags": flags, "spans": spans, "memory_bytes": memories}
+    for i, ((a, b), memory) in enumerate(zip(spans, memories, strict=True)):
         run.procs.append(spawn(["node", "--model", str(model), "--initial-peers", *maddrs, "--listen", LOOPBACK,
                                 "--blocks", f"{a}:{b}", "--memory", str(memory), "--public-name", f"gpu{i}",
                                 "--cache-dir", str(workdir / "speed"), *flags],

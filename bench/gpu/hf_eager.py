@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> dict:
                                                  device_map=str(device)).eval()
     load_s = time.perf_counter() - began
     vocab = model.config.vocab_size
-    result: dict = {"load_s": load_s, "attn_implementation": model.config._attn_implementation,
+    result: dict = {"device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                    "load_s": load_s, "attn_implementation": model.config._attn_implementation,
                     "dtype": args.dtype, "batches": {}}
     for batch in args.batches:
         ids = prompt_ids(vocab, batch, args.prompt_tokens).to(device)

@@ -126,7 +126,9 @@ async def measure(client: SwarmClient, args: argparse.Namespace) -> dict:
     prompts = prompt_ids(vocab, max(args.batches), args.prompt_tokens)
     first = prompts[0].tolist()
     capacity = sum(c.capacity for c in client.router.chains)
-    result: dict = {"chains": [{"hops": [str(h) for h in chain_hops(c)], "capacity": c.capacity}
+    device = client.generator.front.device
+    result: dict = {"client_device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                    "chains": [{"hops": [str(h) for h in chain_hops(c)], "capacity": c.capacity}
                                for c in client.router.chains], "batches": {}}
     await timed_stream(client, first, WARMUP_TOKENS)
     stamps, tokens = await timed_stream(client, first, args.tokens + 1)
