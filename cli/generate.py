@@ -29,6 +29,10 @@ def add_client_args(p: argparse.ArgumentParser) -> None:
                    help="seconds a node may take for one step before it counts as failed (default 30)")
     p.add_argument("--queue-timeout", type=float, default=300.0, metavar="S",
                    help="seconds a request may wait for a free chain before failing (default 300)")
+    p.add_argument("--device", default="cpu",
+                   help="where the embeddings and LM head run: cpu, cuda, cuda:N or auto (default cpu)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
+                   help="their dtype; auto = bfloat16/float16 on CUDA, float32 on CPU")
 
 
 def client_config(args: argparse.Namespace) -> ClientConfig:
@@ -40,7 +44,8 @@ def client_config(args: argparse.Namespace) -> ClientConfig:
 
     routing = replace(RoutingConfig(), session=SessionConfig(step_timeout_s=args.step_timeout),
                       dispatch_timeout_s=args.queue_timeout)
-    return ClientConfig(args.model, tuple(args.initial_peers), args.model_id, routing)
+    return ClientConfig(args.model, tuple(args.initial_peers), args.model_id, routing,
+                        device=args.device, dtype=args.dtype)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -38,11 +38,13 @@ class Proc:
             os.kill(self.pid, sig)
 
     def stop(self, grace_s: float = 10.0) -> None:
-        """SIGTERM the process group (a node drains and leaves), then SIGKILL whatever is left."""
-        try:
-            os.killpg(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
+        """SIGTERM the main process (a node drains and leaves), then SIGKILL whatever is left of its group.
+
+        The signal goes to the main process alone: sent to the group, it would also kill the
+        process's own DHT peer, and a leaving node would wait out a DHT timeout announcing itself
+        offline through a dead peer.
+        """
+        self.terminate()
         try:
             self.popen.wait(grace_s)
         except subprocess.TimeoutExpired:
@@ -54,11 +56,8 @@ class Proc:
         self.popen.wait()
 
     def terminate(self) -> None:
-        """SIGTERM the process group without waiting (see ``stop_all``)."""
-        try:
-            os.killpg(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        """SIGTERM the main process without waiting (see ``stop_all``)."""
+        self.kill(signal.SIGTERM)
 
     def tail(self, lines: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -86,8 +85,11 @@ def start_bootstrap(workdir: Path, listen: str = LOOPBACK) -> tuple[Proc, list[s
 
 
 def stop_all(procs: list[Proc], grace_s: float = 10.0) -> None:
-    """Stop several processes at once: SIGTERM to all, then ``stop`` each (which waits, then kills)."""
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        proc.stop(grace_s)
+    """Stop several processes at once: the nodes and clients first, then the bootstrap peers they
+    leave through. Each group gets SIGTERM together, then ``stop`` each (which waits, then kills)."""
+    bootstraps = [p for p in procs if p.args[:1] == ["bootstrap"]]
+    for group in ([p for p in procs if p not in bootstraps], bootstraps):
+        for proc in group:
+            proc.terminate()
+        for proc in group:
+            proc.stop(grace_s)

@@ -1,4 +1,4 @@
-"""How much memory a node offers the swarm (M_j), and which device and dtype it computes in."""
+"""How much memory a node offers the swarm (M_j)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,6 @@ logger = logging.getLogger(__name__)
 CUDA_MARGIN_BYTES = 2 * 1024**3
 # CPU: offer this fraction of physical RAM by default, leaving the rest to the OS and the user.
 CPU_RAM_FRACTION = 0.25
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("--device cuda was given but no CUDA GPU is visible; use --device cpu")
-    return torch.device(device)
-
-
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """``auto``: bfloat16 (or float16 without bf16 support) on CUDA, float32 on CPU."""
-    if dtype == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    return getattr(torch, dtype)
 
 
 def auto_memory_bytes(device: torch.device) -> int:

@@ -19,6 +19,7 @@ from chainswarm import __version__
 from chainswarm.dht.peer import start_dht, visible_maddrs
 from chainswarm.dht.records import NodeRecord, NodeState, SwarmSpec
 from chainswarm.dht.swarm import SwarmDHT
+from chainswarm.models.device import resolve_device, resolve_dtype
 from chainswarm.models.span import BlockSpan
 from chainswarm.models.spec import ModelInfo, block_bytes, cache_bytes, load_model_info
 from chainswarm.node.announcer import Announcer
@@ -26,7 +27,7 @@ from chainswarm.node.choice import SpanChoice, choose_span, fixed_span
 from chainswarm.node.config import NodeConfig
 from chainswarm.node.executor import DEFAULT_MAX_BATCH, Executor
 from chainswarm.node.handler import NodeHandler
-from chainswarm.node.memory import auto_memory_bytes, resolve_device, resolve_dtype
+from chainswarm.node.memory import auto_memory_bytes
 from chainswarm.node.rebalancer import wait_for_move
 from chainswarm.node.sessions import SessionTable
 from chainswarm.node.slots import SlotPool

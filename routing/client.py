@@ -24,6 +24,7 @@ from hivemind import DHT
 
 from chainswarm.dht.peer import start_dht
 from chainswarm.dht.swarm import SwarmDHT
+from chainswarm.models.device import resolve_device, resolve_dtype
 from chainswarm.models.front import ModelFront, load_tokenizer
 from chainswarm.models.spec import load_model_info
 from chainswarm.routing.generation import Completion, Delta, Generator, Message
@@ -48,10 +49,15 @@ class ClientConfig:
     model_id: str | None = None
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     host_maddrs: tuple[str, ...] = CLIENT_MADDRS
+    # Where the front (embeddings, final norm, LM head) runs: for a 7B model the LM head alone
+    # reads 0.5 GB per token, milliseconds on a CPU. "auto" = as a node: a GPU if there is one.
+    device: str = "cpu"
+    dtype: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.initial_peers:
             raise ValueError("a client needs --initial-peers: the multiaddr of a bootstrap peer or node")
+        resolve_dtype(self.dtype, resolve_device(self.device))  # a typo fails here, not after the DHT join
 
 
 def start_client_dht(config: ClientConfig) -> DHT:
@@ -72,8 +78,10 @@ class SwarmClient:
     async def create(cls, config: ClientConfig, dht: DHT) -> SwarmClient:
         """Load the model's front and tokenizer, read the swarm once, start background refreshes."""
         info = await asyncio.to_thread(load_model_info, config.model, model_id=config.model_id)
+        device = resolve_device(config.device)
         front, tokenizer = await asyncio.gather(
-            asyncio.to_thread(ModelFront.load, info), asyncio.to_thread(load_tokenizer, info)
+            asyncio.to_thread(ModelFront.load, info, device=device, dtype=resolve_dtype(config.dtype, device)),
+            asyncio.to_thread(load_tokenizer, info),
         )
         p2p = await dht.replicate_p2p()
         router = SwarmRouter(SwarmDHT.for_model(dht, info.model_id), p2p, config.routing)
@@ -199,11 +207,14 @@ class RemoteModel:
 
 
 def connect(
-    model: str | Path, initial_peers: Sequence[str], *, model_id: str | None = None, **routing: Any
+    model: str | Path, initial_peers: Sequence[str], *, model_id: str | None = None, device: str = "cpu",
+    dtype: str = "auto", **routing: Any
 ) -> RemoteModel:
     """Join the swarm serving ``model`` (a local Hugging Face directory or .gguf file, the same files
-    the nodes serve) through ``initial_peers``; keywords override :class:`RoutingConfig` fields."""
-    config = ClientConfig(model, tuple(initial_peers), model_id, replace(RoutingConfig(), **routing))
+    the nodes serve) through ``initial_peers``. ``device``/``dtype`` place the local embeddings and
+    LM head (see :class:`ClientConfig`); other keywords override :class:`RoutingConfig` fields."""
+    config = ClientConfig(model, tuple(initial_peers), model_id, replace(RoutingConfig(), **routing),
+                          device=device, dtype=dtype)
     return RemoteModel(config)
 
 
