@@ -3,8 +3,8 @@
 #   bash bench/gpu/run.sh [gpu_swarm.py flags, which override the defaults below]
 # Installs the carried wheels (.whl, from bench/gpu/fetch_wheels.sh) into /tmp/site unless hivemind
 # already imports, makes the repository importable as `chainswarm` through a symlink (the image
-# has no editable install), checks the imports and the GPU, then runs bench/gpu_swarm.py on a
-# Llama-2-7B-shaped model within BUDGET_S seconds (default 420). Everything it prints goes to
+# has no editable install), checks the imports and the GPU, runs the CUDA-only tests, then runs
+# bench/gpu_swarm.py on a Llama-2-7B-shaped model within BUDGET_S seconds (default 420). Everything it prints goes to
 # $OUT/run.log too; gpu_swarm.json and the nodes' logs land in $OUT. PYTHON picks the interpreter.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
@@ -55,6 +55,9 @@ PY
     nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version,clocks.max.sm --format=csv
   fi
   df -h /dev/shm /tmp | sed 1d
+  # The CUDA-only tests (CUDA-graph replay equals eager decode, fp32 and fp16) before the timings.
+  "$python" -m pytest -q -p no:cacheprovider tests/models/test_graphs.py tests/models/test_span.py \
+    || echo "run.sh: CUDA tests FAILED (see above); the benchmark runs anyway" >&2
   echo "run.sh: set-up took $(( $(date +%s) - started )) s; benchmark budget ${budget_s} s"
 
   timeout --kill-after=30 $(( budget_s + 60 )) "$python" bench/gpu_swarm.py --shape llama2-7b --out "$out" \

@@ -1,8 +1,8 @@
 """Greedy decode through a running swarm with chainswarm's own client (prints figures; not a test).
 
-The client is ``SwarmClient`` as ``chainswarm.connect`` builds it, except that the model's front
-(embeddings, final norm, LM head) sits on ``--device`` in ``--dtype``: ``SwarmClient.create``
-keeps it on the CPU in float32, where a 7B LM head alone costs milliseconds per token. Figures:
+The client is ``SwarmClient`` as ``chainswarm.connect(..., device=, dtype=)`` builds it, with the
+model's front (embeddings, final norm, LM head) on ``--device`` in ``--dtype``: on the CPU in
+float32, a 7B LM head alone would cost milliseconds per token. Figures:
 
 - per-token time of one stream (``Generator.stream``: embed, 3 hops, LM head, greedy pick and
   detokenization), from the time between consecutive streamed pieces (one piece per token);
@@ -31,12 +31,9 @@ from random_llama import prompt_ids
 
 from chainswarm.dht.peer import start_dht
 from chainswarm.dht.swarm import SwarmDHT
-from chainswarm.models.front import ModelFront, load_tokenizer
-from chainswarm.models.spec import ModelInfo, load_model_info
+from chainswarm.models.spec import load_model_info
 from chainswarm.routing.chains import chain_hops
-from chainswarm.routing.client import SwarmClient
-from chainswarm.routing.generation import Generator
-from chainswarm.routing.router import RoutingConfig, SwarmRouter
+from chainswarm.routing.client import ClientConfig, SwarmClient
 from chainswarm.routing.sampling import SamplingParams
 from chainswarm.routing.view import ping
 
@@ -65,16 +62,14 @@ def wait_for_swarm(dht: DHT, model_id: str, nodes: int, timeout_s: float) -> Non
         time.sleep(1.0)
 
 
-async def open_client(dht: DHT, info: ModelInfo, device: str, dtype: torch.dtype) -> SwarmClient:
-    """``SwarmClient.create`` with the front on ``device``; waits until the router has a chain."""
-    front = ModelFront.load(info, dtype=dtype, device=device)
-    tokenizer = load_tokenizer(info)
-    router = SwarmRouter(SwarmDHT.for_model(dht, info.model_id), await dht.replicate_p2p(), RoutingConfig())
-    await router.start()
-    while not router.chains:
+async def open_client(dht: DHT, args: argparse.Namespace) -> SwarmClient:
+    """``SwarmClient.create`` with the front on ``args.device``; waits until the router has a chain."""
+    config = ClientConfig(args.model, tuple(args.initial_peers), device=args.device, dtype=args.dtype)
+    client = await SwarmClient.create(config, dht)
+    while not client.router.chains:
         await asyncio.sleep(0.5)
-        await router.refresh()
-    return SwarmClient(dht, router, Generator(front, tokenizer, router))
+        await client.router.refresh()
+    return client
 
 
 async def timed_stream(client: SwarmClient, ids: list[int], new_tokens: int) -> tuple[list[float], list[int]]:
@@ -163,8 +158,8 @@ async def measure(client: SwarmClient, args: argparse.Namespace) -> dict:
     return result
 
 
-async def run(dht: DHT, info: ModelInfo, args: argparse.Namespace) -> dict:
-    client = await open_client(dht, info, args.device, getattr(torch, args.dtype))
+async def run(dht: DHT, args: argparse.Namespace) -> dict:
+    client = await open_client(dht, args)
     try:
         return await measure(client, args)
     finally:
@@ -191,7 +186,7 @@ def main() -> None:
     except BaseException:
         dht.shutdown()
         raise
-    result = asyncio.run(run(dht, info, args))  # the client's close shuts the DHT down
+    result = asyncio.run(run(dht, args))  # the client's close shuts the DHT down
     args.json.write_text(json.dumps(result, indent=1))
 
 
