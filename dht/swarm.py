@@ -6,7 +6,8 @@ expiration is not strictly later than the one held is rejected, so this facade k
 expiration it used per (key, subkey) and always goes past it. Reads use ``latest=True`` so that
 subkeys from every replica are merged. Everything a peer wrote is validated on read and dropped,
 with a logged reason, when malformed. All calls block for at most ``timeout_s``; from async code
-call them through ``asyncio.to_thread``.
+call them through ``asyncio.to_thread``. What a read returns, ``SwarmView``, and the rules
+readers agree by live in ``view.py`` (no hivemind); they are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -26,7 +25,17 @@ from hivemind.utils import ValueWithExpiration, get_dht_time
 
 from chainswarm.dht.keys import MODEL_INDEX_KEY, SwarmKeys
 from chainswarm.dht.peer import DEFAULT_CALL_TIMEOUT_S, own_peer_id, run_in_dht
-from chainswarm.dht.records import LoadRecord, MovingLease, NodeRecord, NodeState, RecordError, SwarmSpec
+from chainswarm.dht.records import LoadRecord, MovingLease, NodeRecord, RecordError, SwarmSpec
+from chainswarm.dht.view import SwarmView, consensus, lease_holder, misfit, record_owner, total_arrival_rate
+
+__all__ = [
+    "EXPIRATION_STEP_S",
+    "LEASE_SETTLE_S",
+    "SwarmDHT",
+    "SwarmView",
+    "list_models",
+    "total_arrival_rate",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,61 +50,6 @@ R = TypeVar("R", NodeRecord, SwarmSpec, LoadRecord, MovingLease)
 
 Entry = tuple[str, str, Any, float]
 """(key, subkey, wire value, expiration time) of one store."""
-
-
-@dataclass(frozen=True)
-class SwarmView:
-    """One model's swarm as read at ``read_at`` (DHT time), records already validated.
-
-    ``spec`` is the one announced by most peers (ties: the one whose smallest announcer id is
-    smallest), ``specs`` maps each announcer to what it announced, ``lease`` is the current
-    holder's claim, and ``rejected`` maps 'key[subkey]' to why that record was dropped.
-    """
-
-    prefix: str
-    spec: SwarmSpec | None
-    specs: dict[str, SwarmSpec]
-    nodes: dict[str, NodeRecord]
-    loads: dict[str, LoadRecord]
-    lease: MovingLease | None
-    read_at: float
-    rejected: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def num_blocks(self) -> int:
-        """L from the spec, or the furthest announced end if no spec is visible."""
-        if self.spec is not None:
-            return self.spec.num_blocks
-        return max((n.end for n in self.nodes.values()), default=0)
-
-    def nodes_in(self, *states: NodeState) -> list[NodeRecord]:
-        """Nodes in any of ``states``, sorted by peer id so that every reader iterates alike
-        (c* is computed over ONLINE and JOINING nodes, DESIGN.md item 3)."""
-        return [self.nodes[p] for p in sorted(self.nodes) if self.nodes[p].state in states]
-
-    def online_nodes(self) -> list[NodeRecord]:
-        """Nodes that accept sessions, sorted by peer id."""
-        return self.nodes_in(NodeState.ONLINE)
-
-    def coverage(self) -> list[int]:
-        """Number of online nodes hosting each block 0..L-1."""
-        counts = [0] * self.num_blocks
-        for node in self.online_nodes():
-            for block in range(node.start, min(node.end, self.num_blocks)):
-                counts[block] += 1
-        return counts
-
-    def uncovered(self) -> list[int]:
-        """Blocks no online node hosts: while any exist, the swarm cannot serve the model."""
-        return [block for block, count in enumerate(self.coverage()) if count == 0]
-
-
-def total_arrival_rate(view: SwarmView, default_rate: float) -> float:
-    """λ, the sum of the clients' announced arrival rates (requests/s); ``default_rate`` when
-    no client announced any (DESIGN.md, Decentralized placement item 2)."""
-    if not view.loads:
-        return default_rate
-    return sum(load.arrival_rate for load in view.loads.values())
 
 
 class SwarmDHT:
@@ -170,10 +124,10 @@ class SwarmDHT:
         now = self.clock()
         rejected: dict[str, str] = {}
         specs = self._parse(found[self.keys.spec], self.keys.spec, SwarmSpec, rejected)
-        spec = _consensus(specs)
+        spec = consensus(specs)
         nodes = self._parse(found[self.keys.nodes], self.keys.nodes, NodeRecord, rejected)
         for peer_id, node in list(nodes.items()):
-            reason = _misfit(node, spec, specs.get(peer_id))
+            reason = misfit(node, spec, specs.get(peer_id))
             if reason is not None:
                 self._reject(rejected, self.keys.nodes, peer_id, reason)
                 del nodes[peer_id]
@@ -185,7 +139,7 @@ class SwarmDHT:
             specs=specs,
             nodes=nodes,
             loads=loads,
-            lease=_lease_holder(claims.values(), now),
+            lease=lease_holder(claims.values(), now),
             read_at=now,
             rejected=rejected,
         )
@@ -249,7 +203,7 @@ class SwarmDHT:
                 if not isinstance(subkey, str):
                     raise RecordError(f"subkey {subkey!r:.40} is not a string")
                 record = kind.from_wire(item.value)
-                owner = _owner(record)
+                owner = record_owner(record)
                 if owner is not None and owner != subkey:
                     raise RecordError(f"{kind.__name__}: {owner!r} does not match its subkey")
             except RecordError as e:
@@ -286,39 +240,6 @@ def list_models(dht: DHT, timeout_s: float = DEFAULT_CALL_TIMEOUT_S) -> dict[str
         except RecordError as e:
             logger.debug("skipping model index entry %r: %s", prefix, e)
     return models
-
-
-def _owner(record: NodeRecord | SwarmSpec | LoadRecord | MovingLease) -> str | None:
-    """The id a record must be stored under, if it names one."""
-    if isinstance(record, NodeRecord | MovingLease):
-        return record.peer_id
-    if isinstance(record, LoadRecord):
-        return record.client_id
-    return None
-
-
-def _consensus(specs: dict[str, SwarmSpec]) -> SwarmSpec | None:
-    """The spec most announcers agree on; ties go to the one with the smallest announcer id."""
-    if not specs:
-        return None
-    votes = Counter(specs.values())
-    first_announcer = {spec: min(p for p, s in specs.items() if s == spec) for spec in votes}
-    return min(votes, key=lambda spec: (-votes[spec], first_announcer[spec]))
-
-
-def _misfit(node: NodeRecord, spec: SwarmSpec | None, own_spec: SwarmSpec | None) -> str | None:
-    """Why a node record cannot be part of this swarm, or None."""
-    if spec is None:
-        return None
-    if own_spec is not None and own_spec != spec:
-        return f"its spec differs from the swarm's ({spec.mismatch(own_spec)})"
-    return node.check_against(spec)
-
-
-def _lease_holder(claims: Iterable[MovingLease], now: float) -> MovingLease | None:
-    """The active claim with the earliest start (ties: smaller peer id), or None."""
-    active = [claim for claim in claims if claim.active(now)]
-    return min(active, key=lambda claim: (claim.since, claim.peer_id), default=None)
 
 
 async def _get_latest(_dht: DHT, node: DHTNode, keys: list[str]) -> dict[str, ValueWithExpiration | None]:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from chainswarm.dht.records import NodeRecord, NodeState, SwarmSpec
-from chainswarm.dht.swarm import SwarmView
+from chainswarm.dht.view import SwarmView
 from chainswarm.placement.bounds import response_time_bounds
 from chainswarm.placement.gca import gca
 from chainswarm.placement.specs import Chain, ModelSpec, ServerSpec, Span

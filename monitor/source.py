@@ -9,7 +9,8 @@ from hivemind import DHT
 
 from chainswarm.dht.keys import model_prefix
 from chainswarm.dht.records import SwarmSpec
-from chainswarm.dht.swarm import SwarmDHT, SwarmView, list_models
+from chainswarm.dht.swarm import SwarmDHT, list_models
+from chainswarm.dht.view import SwarmView
 
 
 class ModelChoiceError(ValueError):

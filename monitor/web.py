@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chainswarm.dht.swarm import SwarmView
+from chainswarm.dht.view import SwarmView
 from chainswarm.monitor.collect import HealthReport, collect
 from chainswarm.monitor.events import EventLog
 from chainswarm.monitor.metrics import CONTENT_TYPE, MonitorStats, render_metrics

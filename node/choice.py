@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from chainswarm import placement as rules
 from chainswarm.dht.records import NodeState
-from chainswarm.dht.swarm import SwarmView, total_arrival_rate
+from chainswarm.dht.view import SwarmView, total_arrival_rate
 from chainswarm.placement import ModelSpec, ServerSpec, Span, cache_slots
 from chainswarm.placement.rebalance import MoveProposal, evaluate_move
 

@@ -19,7 +19,8 @@ from hivemind.p2p import P2P, PeerID
 from hivemind.proto import runtime_pb2
 
 from chainswarm.dht.records import NodeRecord
-from chainswarm.dht.swarm import SwarmDHT, SwarmView
+from chainswarm.dht.swarm import SwarmDHT
+from chainswarm.dht.view import SwarmView
 from chainswarm.routing.bans import BanList
 from chainswarm.wire.service import BlockService
 

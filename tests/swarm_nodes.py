@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chainswarm.cli.processes import LOOPBACK, Proc, spawn, start_bootstrap, stop_all
-from chainswarm.dht.swarm import SwarmDHT, SwarmView
+from chainswarm.dht.swarm import SwarmDHT
+from chainswarm.dht.view import SwarmView
 from tests.swarm_helpers import shutdown_all
 
 START_TIMEOUT_S = 240.0

@@ -14,7 +14,8 @@ from hivemind.utils import get_dht_time
 from chainswarm.dht.keys import MODEL_INDEX_KEY
 from chainswarm.dht.peer import SwarmConnectionError, own_peer_id, start_dht
 from chainswarm.dht.records import LoadRecord, NodeRecord, NodeState, SwarmSpec
-from chainswarm.dht.swarm import SwarmDHT, list_models, total_arrival_rate
+from chainswarm.dht.swarm import SwarmDHT, list_models
+from chainswarm.dht.view import total_arrival_rate
 
 pytestmark = pytest.mark.swarm
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chainswarm.dht.records import LoadRecord, NodeRecord, NodeState, SwarmSpec
-from chainswarm.dht.swarm import SwarmView
+from chainswarm.dht.view import SwarmView
 
 SPEC = SwarmSpec(model_id="org/tiny", num_blocks=6, dtype="float32", max_length=128,
                  block_bytes=1000, cache_bytes=100)

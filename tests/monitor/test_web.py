@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from chainswarm.dht.records import NodeState
-from chainswarm.dht.swarm import SwarmView
+from chainswarm.dht.view import SwarmView
 from chainswarm.monitor.web import Monitor, make_app
 from tests.monitor.conftest import node, peer, view
 
