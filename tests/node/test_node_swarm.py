@@ -10,10 +10,12 @@ import torch
 from hivemind.proto import runtime_pb2
 from transformers import AutoModelForCausalLM
 
+from chainswarm.dht.records import NodeState
 from chainswarm.wire.framing import encode
 from chainswarm.wire.messages import ErrorCode, RpcError
 from chainswarm.wire.service import BlockService
 from tests.node.conftest import RawSession, peer_for_block
+from tests.swarm_nodes import START_TIMEOUT_S
 
 # One event loop and one P2P replica for the module: with hivemind 1.1.12, unary calls from a
 # new replica hang after an earlier replica of the same daemon was shut down.
@@ -155,3 +157,32 @@ async def test_rpc_forward_and_garbage_metadata(fixed_swarm, p2p, hf_model):
     assert "bad_request" in garbage.metadata.decode(errors="replace")
     info = await stub.rpc_info(runtime_pb2.ExpertRequest(), timeout=30)
     assert b"hidden_size" in info.metadata
+
+
+async def test_sigterm_drains_then_leaves_cleanly(fixed_swarm, tiny_model, p2p):
+    """DESIGN.md leaving rule: draining (no new sessions, sessions in flight finish), then offline, exit 0."""
+    before = set(fixed_swarm.view().nodes)
+    leaver = fixed_swarm.start_node(tiny_model, "--blocks", "4:6", "--memory", "2MiB", "--max-length", "256",
+                                    name="leaver")
+    view = await asyncio.to_thread(
+        fixed_swarm.wait_for,
+        lambda v: any(n.state is NodeState.ONLINE for p, n in v.nodes.items() if p not in before),
+        START_TIMEOUT_S, "the leaver online")
+    (peer,) = [p for p in view.nodes if p not in before]
+    in_flight = RawSession(p2p, peer)
+    assert (await in_flight.open(4, 6))["ok"] is True
+    await in_flight.step(torch.randn(1, 3, 64), 0)
+
+    leaver.terminate()
+    await asyncio.to_thread(fixed_swarm.wait_for, lambda v: v.nodes[peer].state is NodeState.DRAINING, 30,
+                            "the leaver's record to say draining")
+    refused = RpcError.from_wire(await RawSession(p2p, peer).open(4, 6))
+    assert refused is not None and refused.code is ErrorCode.DRAINING
+    out = await in_flight.step(torch.randn(1, 1, 64), 3)  # the session in flight is still served
+    assert out.shape == (1, 1, 64)
+    await in_flight.close()
+
+    await asyncio.to_thread(fixed_swarm.wait_for,
+                            lambda v: peer not in v.nodes or v.nodes[peer].state is NodeState.OFFLINE, 30,
+                            "the leaver's record to say offline")
+    assert await asyncio.to_thread(leaver.popen.wait, 30) == 0, leaver.tail()
