@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         _say(f"bootstrap peer at {peers[0]} (logs in {workdir})")
         reader = start_dht(peers, client_mode=True, nat_traversal=False)
         swarm = SwarmDHT.for_model(reader, info.model_id)
+        known: set[str] = set()
         for k in range(args.nodes):  # one at a time, so each node sees where the others went
             procs.append(spawn(
                 ["node", "--model", str(model), "--initial-peers", *peers, "--listen", LOOPBACK,
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
                  "--update-period", "2", "--torch-threads", "1", "--public-name", f"demo-{k}",
                  "--cache-dir", str(workdir / "cache")],
                 workdir / f"node{k}.log", env={"OMP_NUM_THREADS": "1"}))
-            node = _wait_online(swarm, procs[-1], k + 1)
+            node = _wait_online(swarm, procs[-1], known)
+            known.add(node.peer_id)
             _say(f"node {k}: blocks [{node.start}, {node.end}) of {info.num_blocks}, "
                  f"{node.cache_slots_total} cache slots (c*={node.c_reserved})")
         missing = swarm.read_swarm().uncovered()
@@ -116,14 +118,15 @@ def _answer(model: Path, peers: list[str], model_id: str, args: argparse.Namespa
     return 0
 
 
-def _wait_online(swarm, proc, count: int):
+def _wait_online(swarm, proc, known: set[str]):
+    """The record of the node ``proc`` started: the online node that is not one of ``known``."""
     deadline = time.monotonic() + NODE_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if not proc.alive():
             raise SystemExit(f"a node exited during start-up:\n{proc.tail()}")
-        online = swarm.read_swarm().online_nodes()
-        if len(online) >= count:
-            return max(online, key=lambda n: n.announced_at)
+        new = [n for n in swarm.read_swarm().online_nodes() if n.peer_id not in known]
+        if new:
+            return new[0]
         time.sleep(0.5)
     raise SystemExit(f"a node did not come online within {NODE_START_TIMEOUT_S:.0f} s:\n{proc.tail()}")
 
