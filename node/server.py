@@ -34,7 +34,7 @@ from chainswarm.node.slots import SlotPool
 from chainswarm.node.speed import NodeSpeed, node_speed
 from chainswarm.placement import ServerSpec
 from chainswarm.wire.messages import PROTOCOL_VERSION
-from chainswarm.wire.service import BlockService
+from chainswarm.wire.service import BlockService, push_sender
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class Node:
         self._serving.span = span
         executor = Executor(span, batching=self.config.batching, cuda_graphs=self.config.cuda_graphs)
         handler = NodeHandler(sessions, executor, self.info.hidden_size, self._info,
-                              step_timeout_s=self.config.session_timeout_s)
+                              step_timeout_s=self.config.session_timeout_s, send_push=push_sender(p2p))
         service = BlockService(handler)
         await service.add_p2p_handlers(p2p)
         self._serving.state = NodeState.ONLINE

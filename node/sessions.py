@@ -17,6 +17,11 @@ from chainswarm.node.slots import SlotPool
 from chainswarm.wire.messages import ErrorCode, OpenSession, RpcError
 
 
+def session_key(peer: str, session_id: str) -> str:
+    """A session's key on this node: the client's peer id and its own session id."""
+    return f"{peer}/{session_id}"
+
+
 @dataclass
 class Session:
     session_id: str
@@ -61,7 +66,7 @@ class SessionTable:
         if request.max_length > self.max_length:
             raise RpcError(ErrorCode.BAD_REQUEST,
                            f"max_length {request.max_length} exceeds this swarm's {self.max_length}")
-        key = f"{peer}/{request.session_id}"
+        key = session_key(peer, request.session_id)
         if key in self._sessions:
             raise RpcError(ErrorCode.BAD_REQUEST, f"session {request.session_id!r} is already open")
         needed = (request.end - request.start) * request.batch_size

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,18 +95,48 @@ class HopStream:
             raise HopFailed(self.hop, f"unexpected reply to open: {meta!r:.200}")
         return int(meta.get("slots_free", 0))
 
-    async def step(self, hidden: torch.Tensor, position: int) -> torch.Tensor:
-        """Send hidden states for positions [position, position + T); returns the hop's output."""
+    @property
+    def session_id(self) -> str:
+        return self._session_id
+
+    def reserve_step_id(self) -> int:
+        """A step id for a step this hop will get by push from the node before it."""
         step_id = self._next_step_id
         self._next_step_id += 1
-        self._send({"type": "step", "step_id": step_id, "position": position}, hidden)
-        meta, tensors = await self._receive()
-        if meta.get("step_id") != step_id or len(tensors) != 1 or tensors[0].shape != hidden.shape:
-            shapes = [tuple(t.shape) for t in tensors]
-            await self.abort()
-            raise HopFailed(self.hop, f"malformed step reply {meta!r:.100} with tensors {shapes}, "
-                                      f"expected step {step_id} and shape {tuple(hidden.shape)}")
-        return tensors[0]
+        return step_id
+
+    async def step(self, hidden: torch.Tensor, position: int) -> torch.Tensor:
+        """Send hidden states for positions [position, position + T); returns the hop's output."""
+        out, _ = await self.receive_step(self.send_step(hidden, position), hidden.shape)
+        return out
+
+    def send_step(self, hidden: torch.Tensor, position: int, push_to: Sequence[dict[str, Any]] = ()) -> int:
+        """Send a step without waiting; ``push_to`` (PushTarget dicts) asks the node to send its
+        output on to the next hops itself. Returns the step id its reply will carry."""
+        step_id = self.reserve_step_id()
+        meta: dict[str, Any] = {"type": "step", "step_id": step_id, "position": position}
+        if push_to:
+            meta["push_to"] = list(push_to)
+        self._send(meta, hidden)
+        return step_id
+
+    async def receive_step(self, step_id: int, shape: torch.Size) -> tuple[torch.Tensor, bool]:
+        """The output of step ``step_id`` (of ``shape``) and whether the node pushed it on.
+
+        Replies to earlier steps are skipped: a node may have computed a pushed step whose
+        result the client no longer waits for (the hop before it failed and was replayed).
+        """
+        while True:
+            meta, tensors = await self._receive()
+            got = meta.get("step_id")
+            if isinstance(got, int) and got < step_id:
+                continue
+            if got != step_id or len(tensors) != 1 or tensors[0].shape != shape:
+                shapes = [tuple(t.shape) for t in tensors]
+                await self.abort()
+                raise HopFailed(self.hop, f"malformed step reply {meta!r:.100} with tensors {shapes}, "
+                                          f"expected step {step_id} and shape {tuple(shape)}")
+            return tensors[0], meta.get("pushed") is True
 
     async def close(self) -> None:
         """Release the node's slots and wait (briefly) until it has done so."""

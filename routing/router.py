@@ -71,6 +71,7 @@ class SwarmRouter:
         self.p2p = p2p
         self.client_id = p2p.peer_id.to_base58()
         self.bans = BanList(base_s=config.ban_s)
+        self.pushed_hops = 0  # over finished sessions: hop inputs that nodes pushed to each other
         self.watcher = SwarmWatcher(
             swarm, p2p, self.bans, self._rebuild,
             period_s=config.refresh_period_s, rtt_max_age_s=config.rtt_max_age_s,
@@ -114,6 +115,7 @@ class SwarmRouter:
         try:
             yield session
         finally:
+            self.pushed_hops += session.pushed_hops
             try:
                 await session.close()
             finally:

@@ -1,7 +1,9 @@
 """An inference session over a chain of nodes that survives node failures (DESIGN.md, Client rules 4).
 
-The client relays hidden states hop by hop (as Petals does). Every hop keeps the inputs it was
-sent, chunk by chunk with their positions. When a node fails, the session bans it, asks the
+The client sends a step to the first hop, which pushes its output to the next hop itself, and so
+on (server-to-server push: one network leg per hop instead of a client round trip); every hop also
+replies to the client, and where a push fails the client relays that output as Petals does. The
+client keeps every hop's inputs, chunk by chunk with their positions. When a node fails, the session bans it, asks the
 router for a replacement of that hop's blocks from the current view (one node or several), and
 replays the hop's history there: each chunk again, at its own position, with the same chunking,
 so the replacement's KV cache and its output are bit-for-bit what the failed node's would have
@@ -62,6 +64,9 @@ class SessionConfig:
     failover_timeout_s: float = 60.0
     # Pause between attempts when no replacement is available yet (all busy or none announced).
     retry_delay_s: float = 0.5
+    # Nodes send their output straight to the next hop (server-to-server push), saving a client
+    # round trip per hop; every hop still replies to the client, which keeps the history for failover.
+    push: bool = True
 
 
 @dataclass
@@ -97,6 +102,7 @@ class ChainSession:
         self._hops: list[_HopState] = []
         self.position = 0
         self.failovers = 0
+        self.pushed_hops = 0  # hop inputs that the previous node pushed instead of the client sending them
 
     @classmethod
     async def open(
@@ -140,8 +146,17 @@ class ChainSession:
             state = self._hops[i]
             state.history.append(_Chunk(position, x))
             try:
-                x = await state.stream.step(x, position)
+                targets = self._push_targets(i + 1)
+                x, pushed = await state.stream.receive_step(
+                    state.stream.send_step(x, position, targets), x.shape)
                 i += 1
+                while pushed and i < len(self._hops):  # the node sent x on itself: the next reply is due
+                    state = self._hops[i]
+                    state.history.append(_Chunk(position, x))
+                    x, pushed = await state.stream.receive_step(targets[0]["step_id"], x.shape)
+                    targets = targets[1:]
+                    self.pushed_hops += 1
+                    i += 1
             except HopFailed as e:
                 logger.warning("%s; replacing it and replaying %d chunk(s)", e, len(state.history))
                 self._router.report_failure(state.hop.peer_id, e.stale_record)
@@ -150,6 +165,14 @@ class ChainSession:
                 i += len(replacement)
         self.position += hidden.shape[1]
         return x
+
+    def _push_targets(self, first: int) -> list[dict]:
+        """``push_to`` for the hops from ``first`` on (wire.messages.PushTarget), each with the step id
+        its reply will carry; empty when push is off."""
+        if not self._config.push:
+            return []
+        return [{"peer_id": h.hop.peer_id, "session_id": h.stream.session_id,
+                 "step_id": h.stream.reserve_step_id()} for h in self._hops[first:]]
 
     async def close(self) -> None:
         await asyncio.gather(*(h.stream.close() for h in self._hops))

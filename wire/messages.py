@@ -72,16 +72,45 @@ class OpenSession(_Message):
     batch_size: Annotated[int, Field(ge=1, le=1024)] = 1
 
 
+MAX_PUSH_HOPS = 64
+
+
+class PushTarget(_Message):
+    """The next hop's session, for server-to-server push: its node, the client's session id there,
+    and the step id the client expects that hop's reply under."""
+
+    peer_id: Annotated[str, Field(min_length=1, max_length=128)]
+    session_id: SessionId
+    step_id: Annotated[int, Field(ge=0)]
+
+
 class Step(_Message):
     """Hidden states for positions [position, position + T) of the session; carries one tensor.
 
     ``position`` lower than the tokens already cached rolls the cache back to it first (replay after
-    a failover, or a client that discards tokens); higher is an error.
+    a failover, or a client that discards tokens); higher is an error. With ``push_to``, the node
+    also sends its output straight to ``push_to[0]`` (which passes it on to the rest), and its
+    reply says whether that hop accepted it (``pushed``): the client then waits for the next hop's
+    reply instead of relaying, which saves a client round trip per hop.
     """
 
     type: Literal["step"]
     step_id: Annotated[int, Field(ge=0)]
     position: Annotated[int, Field(ge=0)]
+    push_to: Annotated[list[PushTarget], Field(max_length=MAX_PUSH_HOPS)] = []
+
+
+class Push(_Message):
+    """``rpc_push``, node to node: a step of session ``session_id`` opened by client ``owner``."""
+
+    owner: Annotated[str, Field(min_length=1, max_length=128)]
+    session_id: SessionId
+    step_id: Annotated[int, Field(ge=0)]
+    position: Annotated[int, Field(ge=0)]
+    push_to: Annotated[list[PushTarget], Field(max_length=MAX_PUSH_HOPS)] = []
+
+    def step(self) -> Step:
+        return Step(type="step", step_id=self.step_id, position=self.position, push_to=self.push_to)
 
 
 class Close(_Message):
@@ -104,6 +133,13 @@ def parse_session_message(meta: Any) -> OpenSession | Step | Close:
         return _session_message.validate_python(meta)
     except ValidationError as e:
         raise RpcError(ErrorCode.BAD_REQUEST, f"malformed session message: {_brief(e)}") from None
+
+
+def parse_push(meta: Any) -> Push:
+    try:
+        return Push.model_validate(meta)
+    except ValidationError as e:
+        raise RpcError(ErrorCode.BAD_REQUEST, f"malformed push: {_brief(e)}") from None
 
 
 def parse_forward_request(meta: Any) -> ForwardRequest:

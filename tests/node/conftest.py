@@ -66,11 +66,16 @@ class RawSession:
             await self._outbox.put(part)
         if self._replies is None:
             self._replies = await self._stub.rpc_inference(self._requests())
+        return await self.receive()
+
+    async def receive(self) -> tuple[dict, list[torch.Tensor]]:
+        """The next reply on the stream (e.g. to a step another node pushed into this session)."""
         first = await asyncio.wait_for(anext(self._replies), 30)
         return await read_message(first, self._replies)
 
     async def open(self, start: int, end: int, max_length: int = 64, **extra) -> dict:
-        meta, _ = await self.send({"type": "open", "session_id": uuid.uuid4().hex, "start": start,
+        self.session_id = uuid.uuid4().hex
+        meta, _ = await self.send({"type": "open", "session_id": self.session_id, "start": start,
                                    "end": end, "max_length": max_length, **extra})
         return meta
 

@@ -11,7 +11,7 @@ from hivemind.proto import runtime_pb2
 from transformers import AutoModelForCausalLM
 
 from chainswarm.dht.records import NodeState
-from chainswarm.wire.framing import encode
+from chainswarm.wire.framing import decode_meta, encode
 from chainswarm.wire.messages import ErrorCode, RpcError
 from chainswarm.wire.service import BlockService
 from tests.node.conftest import RawSession, peer_for_block
@@ -186,3 +186,48 @@ async def test_sigterm_drains_then_leaves_cleanly(fixed_swarm, tiny_model, p2p):
                             lambda v: peer not in v.nodes or v.nodes[peer].state is NodeState.OFFLINE, 30,
                             "the leaver's record to say offline")
     assert await asyncio.to_thread(leaver.popen.wait, 30) == 0, leaver.tail()
+
+
+async def test_a_pushed_step_is_computed_and_replied_to_the_session_owner(fixed_swarm, p2p):
+    """rpc_push (what the previous node of a chain sends) feeds a session like the client's own step."""
+    from hivemind.p2p import PeerID
+
+    peer = peer_for_block(fixed_swarm.view(), 2)
+    stub = BlockService.get_stub(p2p, PeerID.from_base58(peer))
+    session, twin = RawSession(p2p, peer), RawSession(p2p, peer)
+    await session.open(2, 4)
+    await twin.open(2, 4)
+    prompt = torch.randn(1, 4, 64)
+    owner = p2p.peer_id.to_base58()
+    push = {"owner": owner, "session_id": session.session_id, "step_id": 7, "position": 0}
+    ack = await stub.rpc_push(encode(runtime_pb2.ExpertRequest, push, [prompt])[0], timeout=30)
+    assert RpcError.from_wire(decode_meta(ack)) is None
+    meta, tensors = await session.receive()
+    assert meta["step_id"] == 7 and meta["pushed"] is False
+    torch.testing.assert_close(tensors[0], await twin.step(prompt, 0), atol=1e-6, rtol=0)
+    await session.close()
+    await twin.close()
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {"owner": "nobody", "session_id": "none", "step_id": 0, "position": 0},  # no such session
+        {"owner": "x", "session_id": 5, "step_id": 0, "position": 0},
+        {"session_id": "x"},
+        b"\xc1garbage",
+    ],
+)
+async def test_bad_pushes_get_bad_request_and_node_keeps_serving(fixed_swarm, p2p, meta):
+    from hivemind.p2p import PeerID
+
+    peer = peer_for_block(fixed_swarm.view(), 0)
+    stub = BlockService.get_stub(p2p, PeerID.from_base58(peer))
+    request = (runtime_pb2.ExpertRequest(metadata=meta) if isinstance(meta, bytes)
+               else encode(runtime_pb2.ExpertRequest, meta, [torch.zeros(1, 1, 64)])[0])
+    reply = RpcError.from_wire(decode_meta(await stub.rpc_push(request, timeout=30)))
+    assert reply is not None and reply.code is ErrorCode.BAD_REQUEST
+    healthy = RawSession(p2p, peer)
+    await healthy.open(0, 2, max_length=32)
+    assert (await healthy.step(torch.randn(1, 3, 64), 0)).shape == (1, 3, 64)
+    await healthy.close()

@@ -16,6 +16,7 @@ from chainswarm.cli.processes import spawn
 from chainswarm.models.spec import load_model_info
 from chainswarm.routing.client import RemoteModel, connect
 from chainswarm.routing.generation import FinishReason
+from chainswarm.routing.session import SessionConfig
 from tests.swarm_nodes import START_TIMEOUT_S, LocalSwarm, local_swarm_processes
 from tests.tiny_model import write_tiny_llama
 
@@ -149,3 +150,18 @@ def _peer_ids(swarm: LocalSwarm, proc) -> str:
             return log
         time.sleep(0.1)
     return proc.log.read_text(errors="replace")
+
+
+def test_relayed_and_pushed_steps_give_the_same_text(model: RemoteModel, swarm: LocalSwarm, tiny_model: Path,
+                                                      hf_greedy: list[int]) -> None:
+    """Nodes push each step's output to the next hop (every hop after the first gets its input that
+    way); a client with push off relays every output itself; both equal Hugging Face."""
+    router = model.client.router
+    before = router.pushed_hops
+    pushed = model.generate(PROMPT, max_new_tokens=8, temperature=0)
+    assert len(pushed.route) >= 2
+    assert router.pushed_hops - before == (len(pushed.route) - 1) * 8  # 8 steps: the prompt, then 7 tokens
+    with connect(tiny_model, swarm.initial_peers, session=SessionConfig(push=False)) as relaying:
+        relayed = relaying.generate(PROMPT, max_new_tokens=8, temperature=0)
+        assert relaying.client.router.pushed_hops == 0
+    assert pushed.token_ids == relayed.token_ids == hf_greedy[:8]
