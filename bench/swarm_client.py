@@ -1,7 +1,8 @@
 """Client-side figures on a loopback swarm of real node processes (prints figures; not a test).
 
 ``decode``: one stream of decode steps through a 3-node chain vs the same three spans run locally
-in this process (ms per token, and the overhead per hop: (swarm − local) / 3).
+in this process (ms per token, and the overhead per hop: (swarm − local) / 3), with nodes pushing
+each output to the next hop and with the client relaying every output, on the same swarm.
 
 ``load``: Poisson arrivals from one client; prints mean/p50/p95 response, waiting and service
 times and the throughput, for our policies (nodes place themselves, GCA chains, JFFC with a queue)
@@ -38,6 +39,7 @@ from chainswarm.models.spec import ModelInfo, block_bytes, cache_bytes, load_mod
 from chainswarm.placement.baselines.petals import PetalsServer, petals_num_blocks, petals_placement  # noqa: E402
 from chainswarm.routing.client import ClientConfig, SwarmClient  # noqa: E402
 from chainswarm.routing.router import RoutingConfig, RoutingPolicy  # noqa: E402
+from chainswarm.routing.session import SessionConfig  # noqa: E402
 from chainswarm.routing.view import ping  # noqa: E402
 from tests.swarm_nodes import LocalSwarm, local_swarm_processes  # noqa: E402
 from tests.tiny_model import write_tiny_llama  # noqa: E402
@@ -110,20 +112,24 @@ def run_decode(args: argparse.Namespace, workdir: Path) -> None:
     generator = torch.Generator().manual_seed(0)
     prompt = torch.randn(1, args.prompt_tokens, info.hidden_size, generator=generator)
     steps = [torch.randn(1, 1, info.hidden_size, generator=generator) for _ in range(args.tokens)]
-    local_chain = LocalChain(info, args.prompt_tokens + args.tokens)
+    runs = {}
     with local_swarm_processes(workdir, info.model_id) as swarm:
         for a, b in thirds(info.num_blocks):
             swarm.start_node(path, "--blocks", f"{a}:{b}", "--max-length", str(args.max_length),
                              "--memory", "2GB" if args.model != "tiny" else "64MiB")
         swarm.wait_for(lambda v: len(v.online_nodes()) == 3 and not v.uncovered(), 300, "3 nodes")
-        local, remote = asyncio.run(_with_client(swarm, path, RoutingConfig(), paired_decode, local_chain,
-                                                 prompt, steps))
+        for push in (True, False):  # nodes push outputs to the next hop, or the client relays them
+            routing = replace(RoutingConfig(), session=SessionConfig(push=push))
+            local_chain = LocalChain(info, args.prompt_tokens + args.tokens)
+            runs[push] = asyncio.run(_with_client(swarm, path, routing, paired_decode, local_chain, prompt, steps))
     print(f"model {path.name}: {info.num_blocks} blocks in 3 hops {thirds(info.num_blocks)}, "
           f"{args.tokens} decode steps after a {args.prompt_tokens}-token prompt, 1 torch thread everywhere")
-    print(f"local (1 process):   {summary(local)}")
-    print(f"swarm (3 nodes):     {summary(remote)}")
-    extra = sorted((r - lo) / 3 for lo, r in zip(local, remote, strict=True))
-    print(f"overhead per hop, (swarm - local)/3 per paired step: {summary(extra)}")
+    for push, (local, remote) in runs.items():
+        mode = "push" if push else "relay"
+        print(f"[{mode}] local (1 process):   {summary(local)}")
+        print(f"[{mode}] swarm (3 nodes):     {summary(remote)}")
+        extra = sorted((r - lo) / 3 for lo, r in zip(local, remote, strict=True))
+        print(f"[{mode}] overhead per hop, (swarm - local)/3 per paired step: {summary(extra)}")
 
 
 async def _with_client(swarm: LocalSwarm, path: Path, routing: RoutingConfig, fn, *args):
