@@ -21,6 +21,7 @@ from .rebalance import (
     move_toward,
     next_check_delay,
 )
+from .repair import repair_plan
 from .reservation import choose_reservation, num_blocks_for, swarm_reservation
 from .score import SwarmScore, swarm_score
 from .specs import Chain, ModelSpec, Placement, ServerSpec, Span
@@ -44,6 +45,7 @@ __all__ = [
     "next_check_delay",
     "num_blocks_for",
     "plan_target",
+    "repair_plan",
     "sticky_plan",
     "swarm_reservation",
     "swarm_score",

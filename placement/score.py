@@ -16,6 +16,10 @@ from .exact import cache_slots
 from .gca import gca_iter
 from .specs import Chain, ModelSpec, ServerSpec, Span
 
+MOVE_COST = 0.01
+"""Switching cost: a plan that makes k servers load blocks must beat staying put by about k%
+(paper §3.6's δ·ω(placement change)); every rule that weighs reloads against the bound uses it."""
+
 
 @dataclass(frozen=True, order=True)
 class SwarmScore:

@@ -4,10 +4,12 @@ answer.
 
 Servers are laid into chains fastest first as in Alg. 1, but servers whose amortized time per
 block t̃_j(c) lies within ``ORDER_BAND`` of the fastest one left are interchangeable, and among
-those the greedy takes one that already hosts the next slot. The plan so built differs from the
-current placement in few servers. Of its prefixes (first k chains, the rest of the swarm left where
-it is) the rule adopts the one with the best score after a switching cost of ``MOVE_COST`` per
-server that must load blocks (paper §3.6's Ω(c) + δ·ω(placement change)). A joining node takes its
+those the greedy takes one that already hosts the next slot; each chain's members are then laid
+in the order that keeps the most of them in place (:func:`tile_chain`). The plan so built differs
+from the current placement in few servers. Of its prefixes (first k chains, the rest of the swarm
+left where it is) and the :func:`~.repair.repair_plan` (spare servers into the hole a leaver left),
+the rule adopts the one with the best score after a switching cost of ``MOVE_COST`` per server
+that must load blocks (paper §3.6's Ω(c) + δ·ω(placement change)). A joining node takes its
 slot in that plan, or, if the plan has none for it, the start that is best for the swarm with
 everyone else fixed (best response; both in :mod:`~.start`).
 
@@ -25,16 +27,14 @@ from dataclasses import dataclass
 
 from .exact import blocks_for_reservation
 from .moves import blocks_to_load, reachable
-from .score import SwarmScore, swarm_score
+from .repair import repair_plan
+from .score import MOVE_COST, SwarmScore, swarm_score
 from .specs import ModelSpec, ServerSpec, Span
 from .view import round_input, rounded_servers
 
 ORDER_BAND = 0.05
 """Servers whose t̃_j(c) is within 5% of the fastest remaining one may take its slot in the
 sticky plan; within the paper's GPU classes that spread comes from τ^c, worth little next to τ^p."""
-
-MOVE_COST = 0.01
-"""Switching cost: a plan that makes k servers load blocks must beat staying put by about k%."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,8 @@ def sticky_plan(
     Each step takes, among the servers whose t̃_j(c) is within ``ORDER_BAND`` of the fastest one
     left, one whose current span contains the next slot; failing that, one not yet placed (a
     joining node fills a gap without moving anyone); then one whose span contains none of this
-    chain's later slots, nearest the slot; then by t̃ and name.
+    chain's later slots, nearest the slot; then by t̃ and name. A completed (or the last,
+    unfinished) chain is then laid out by :func:`tile_chain`.
     """
     num_blocks = model.num_blocks
     order: list[tuple[float, str, int, float]] = []  # (t̃_j, name, m_j, t_j)
@@ -83,25 +84,87 @@ def sticky_plan(
     target = arrival_rate / (target_load * c)
     plans: list[dict[str, Span]] = []
     plan: dict[str, Span] = {}
+    members: list[tuple[str, int]] = []
     next_block, chain_time, rate = 0, 0.0, 0.0
     while order:
         band = [x for x in order if x[0] <= order[0][0] * (1 + ORDER_BAND)]
         pick = min(band, key=lambda x: _stickiness(current.get(x[1]), x[2], next_block, num_blocks))
         order.remove(pick)
         _, name, m, t = pick
-        plan[name] = Span(min(next_block, num_blocks - m), m)
+        members.append((name, m))
         chain_time += t
         next_block = min(next_block + m, num_blocks)
         if next_block < num_blocks:
             continue
+        plan.update(tile_chain(members, current, num_blocks))
         plans.append(dict(plan))
         rate += 1.0 / chain_time if chain_time > 0 else math.inf
         if rate >= target:
             return plans
-        next_block, chain_time = 0, 0.0
+        members, next_block, chain_time = [], 0, 0.0
+    plan.update(tile_chain(members, current, num_blocks))
     if not plans or plans[-1] != plan:
         plans.append(dict(plan))
     return plans
+
+
+def tile_chain(
+    members: list[tuple[str, int]], current: Mapping[str, Span], num_blocks: int
+) -> dict[str, Span]:
+    """Spans for one chain's ``members`` (name, m_j), laid end to end from block 0 (a member past
+    block L - m_j ends at L), in the order that keeps the most members in place.
+
+    A chain's service time is the sum of its members' times whatever their order, so the order
+    is free: each slot goes to a member already hosting it if there is one, else to the member
+    whose absence leaves the rest the most slots to keep (a plain greedy count; an unplaced
+    member first, then the fewest blocks to load, then GBP-CR's order). Without this a leave
+    in the middle of a chain shifts every later member by one span."""
+    spans: dict[str, Span] = {}
+    rest = list(members)
+    block = 0
+    while rest:
+        pick = _in_place(rest, current, block, num_blocks)
+        if pick is None:
+            pick = max(
+                rest,
+                key=lambda x: (
+                    _kept([y for y in rest if y != x], current, block + x[1], num_blocks),
+                    x[0] not in current,
+                    -blocks_to_load(current[x[0]], _slot(block, x[1], num_blocks)) if x[0] in current else 0,
+                    -rest.index(x),
+                ),
+            )
+        rest.remove(pick)
+        spans[pick[0]] = _slot(block, pick[1], num_blocks)
+        block += pick[1]
+    return spans
+
+
+def _slot(block: int, m: int, num_blocks: int) -> Span:
+    return Span(max(0, min(block, num_blocks - m)), m)
+
+
+def _in_place(
+    rest: list[tuple[str, int]], current: Mapping[str, Span], block: int, num_blocks: int
+) -> tuple[str, int] | None:
+    """The first of ``rest`` whose current span holds the slot at ``block``, if any."""
+    for name, m in rest:
+        span, slot = current.get(name), _slot(block, m, num_blocks)
+        if span is not None and span.start <= slot.start and slot.end <= span.end:
+            return name, m
+    return None
+
+
+def _kept(rest: list[tuple[str, int]], current: Mapping[str, Span], block: int, num_blocks: int) -> int:
+    """How many of ``rest`` a plain greedy tiling from ``block`` keeps in place."""
+    rest, kept = list(rest), 0
+    while rest:
+        pick = _in_place(rest, current, block, num_blocks)
+        kept += pick is not None
+        pick = pick or rest[0]
+        rest.remove(pick)
+        block += pick[1]
+    return kept
 
 
 def _stickiness(span: Span | None, m: int, next_block: int, num_blocks: int) -> tuple[int, int]:
@@ -129,9 +192,9 @@ def plan_target(
     """The target every node agrees on: staying put, or how far the swarm gets toward one prefix
     of :func:`sticky_plan` by moves that :func:`~.moves.may_move` allows, whichever scores best once each
     reload is charged ``MOVE_COST`` (on the bound, or on ν while overloaded); ties go to fewer
-    reloads, then the shorter prefix. Plans come in two kinds: every server resized to m_j(c),
-    and placed servers keeping their sizes (after a change of c the swarm then migrates only
-    as far as it pays). A plan that would still leave a block uncovered reloads no placed
+    reloads, then the shorter prefix. Plans come in three kinds: every server resized to m_j(c),
+    placed servers keeping their sizes (after a change of c the swarm then migrates only
+    as far as it pays), and the repair (:func:`~.repair.repair_plan`). A plan that would still leave a block uncovered reloads no placed
     server: such a swarm serves nothing yet, and its layout changes again as nodes arrive.
     ``current`` holds the placed servers; ``servers`` may include unplaced ones (a joining
     node), which the plan may place at no charge.
@@ -144,6 +207,7 @@ def plan_target(
     plans = [{}, *sticky_plan(fleet, base, model, c, rate, target_load)]
     if any(s.count != blocks_for_reservation(by_name[n].memory, model, c) for n, s in base.items()):
         plans += sticky_plan(fleet, base, model, c, rate, target_load, counts=kept)
+    plans.append(repair_plan(fleet, base, model, rate))
     best: tuple[tuple[int, bool, float, int], Target] | None = None
     for plan in plans:
         placement = reachable(base, plan, model)
