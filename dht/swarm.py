@@ -26,6 +26,7 @@ from hivemind.utils import ValueWithExpiration, get_dht_time
 from chainswarm.dht.keys import MODEL_INDEX_KEY, SwarmKeys
 from chainswarm.dht.peer import DEFAULT_CALL_TIMEOUT_S, own_peer_id, run_in_dht
 from chainswarm.dht.records import LoadRecord, MovingLease, NodeRecord, RecordError, SwarmSpec
+from chainswarm.dht.rejoin import RedialReport, Rejoiner
 from chainswarm.dht.view import SwarmView, consensus, lease_holder, misfit, record_owner, total_arrival_rate
 
 __all__ = [
@@ -77,6 +78,7 @@ class SwarmDHT:
         self._lock = threading.Lock()
         self._logged: set[tuple[str, str]] = set()
         self._peer_id: str | None = None
+        self._rejoiner = Rejoiner(dht, timeout_s=timeout_s)
 
     @classmethod
     def for_model(cls, dht: DHT, model_id: str, **options: Any) -> SwarmDHT:
@@ -116,6 +118,12 @@ class SwarmDHT:
     def publish_load(self, record: LoadRecord, expiration_s: float) -> bool:
         """Store a client's recent arrival rate under its client id."""
         return self._store([self._entry(self.keys.load, record.client_id, record.to_wire(), expiration_s)])[0]
+
+    def stay_joined(self) -> RedialReport:
+        """Ping the DHT's initial peers if they dropped out of its routing table (a restarted
+        bootstrap, a partition; see ``rejoin.py``), backing off while they stay away. Cheap when
+        nothing is missing (no traffic): call it every announce or refresh period."""
+        return self._rejoiner.check()
 
     def read_swarm(self) -> SwarmView:
         """Nodes, specs, loads and lease in one DHT traversal; expired records are already gone."""

@@ -1,5 +1,7 @@
 """Keeps the node's DHT record fresh: every period P (expiring after 2–3 P), at once on a state
-change, and soon after the free-slot count moves noticeably, so clients route around full nodes."""
+change, and soon after the free-slot count moves noticeably, so clients route around full nodes.
+Each period also re-dials the initial peers if they were lost (``SwarmDHT.stay_joined``), so a
+restarted bootstrap peer learns about the node again."""
 
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ class Announcer:
         while True:
             if self._wake.is_set() or loop.time() >= next_at or self._slots_moved():
                 self._wake.clear()
+                await self._stay_joined()  # first, so that the store reaches a re-dialed peer
                 try:
                     await self.announce()
                 except Exception as e:  # a flaky DHT must not take the node down
@@ -56,6 +59,12 @@ class Announcer:
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
             except TimeoutError:
                 pass
+
+    async def _stay_joined(self) -> None:
+        try:
+            await asyncio.to_thread(self._swarm.stay_joined)
+        except Exception as e:  # as for announce: logged, retried next period
+            logger.warning("checking the DHT's initial peers failed: %s", e)
 
     def _slots_moved(self) -> bool:
         if self.last is None:

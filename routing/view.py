@@ -5,7 +5,9 @@ failures in a burst cause one read). Usable nodes are those the DHT still lists 
 are gone already), announced ``online`` (not joining, draining or offline), consistent with the
 swarm's spec (``SwarmDHT.read_swarm`` drops the others) and not banned by this client. Round-trip
 times come from ``rpc_info`` pings of nodes whose last ping is older than ``rtt_max_age_s``; a
-node that does not answer a ping is banned like any failed node.
+node that does not answer a ping is banned like any failed node. Before each periodic read the
+client re-dials its initial peers if its DHT lost them (``SwarmDHT.stay_joined``): after a
+partition a client-mode peer is in nobody's routing table, so nobody else would reconnect it.
 """
 
 from __future__ import annotations
@@ -107,6 +109,10 @@ class SwarmWatcher:
     async def run(self) -> None:
         """Refresh every ``period_s``, or sooner when asked; runs until cancelled."""
         while True:
+            try:
+                await asyncio.to_thread(self.swarm.stay_joined)  # re-dial a lost bootstrap first
+            except Exception as e:
+                logger.warning("checking the DHT's initial peers failed: %s", e)
             try:
                 await self.refresh()
             except Exception as e:  # a DHT hiccup must not end the loop; the next period retries
