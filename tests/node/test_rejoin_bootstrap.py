@@ -15,12 +15,11 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from chainswarm.cli.processes import LOOPBACK, Proc, spawn, stop_all
-from chainswarm.dht.peer import start_dht
 from chainswarm.dht.swarm import SwarmDHT
 from chainswarm.models.spec import load_model_info
 from chainswarm.routing.client import connect
 from tests.swarm_helpers import shutdown_all
-from tests.swarm_nodes import START_TIMEOUT_S, LocalSwarm
+from tests.swarm_nodes import START_TIMEOUT_S, LocalSwarm, _start_reader
 from tests.tiny_model import write_tiny_llama
 
 pytestmark = pytest.mark.swarm
@@ -52,7 +51,7 @@ def restartable_swarm(workdir: Path, model_id: str) -> Iterator[LocalSwarm]:
     swarm = LocalSwarm(workdir, [maddr], procs=[bootstrap])
     dhts = []
     try:
-        dhts.append(start_dht([maddr], client_mode=True, nat_traversal=False))
+        dhts.append(_start_reader([maddr]))  # retried: a fork of this threaded process may hang
         swarm.reader = SwarmDHT.for_model(dhts[0], model_id)
         yield swarm
     finally:
@@ -84,7 +83,7 @@ def test_nodes_rejoin_a_restarted_bootstrap_and_a_new_client_generates(tiny_mode
         restarted, again = start_bootstrap(tmp_path, listen, tmp_path / "bootstrap.key", "bootstrap1")
         swarm.procs.append(restarted)
         assert again == maddr
-        fresh = start_dht([maddr], client_mode=True, nat_traversal=False)
+        fresh = _start_reader([maddr])
         try:
             swarm.reader = SwarmDHT.for_model(fresh, info.model_id)
             after = swarm.wait_for(both_online, REJOIN_TIMEOUT_S, "both nodes seen through the restarted bootstrap")
