@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -36,8 +37,12 @@ Request = runtime_pb2.ExpertRequest
 # Sends an rpc_push to a peer (base58 id) and returns its reply; None: this node does not push.
 PushSender = Callable[[str, Request], Awaitable[Response]]
 
-PUSH_TIMEOUT_S = 5.0
-"""How long a push may take to be accepted; past it the client relays the output itself."""
+PUSH_TIMEOUT_S = 2.0
+"""How long a push may take to be accepted (the next node acks on receipt); past it the client
+relays the output itself."""
+PUSH_RETRY_S = 60.0
+"""After a push to a peer fails, outputs for that peer go back through the client for this long:
+a peer we cannot reach (NAT, firewall) would otherwise cost a failed dial on every step."""
 
 
 class NodeHandler:
@@ -59,6 +64,7 @@ class NodeHandler:
         self._step_timeout_s = step_timeout_s
         self._send_push = send_push
         self._inboxes: dict[str, asyncio.Queue] = {}  # session key -> its stream's inbox
+        self._no_push_until: dict[str, float] = {}  # peer id -> monotonic time of the next try
         self.pushes_received = 0
 
     async def info(self, request: runtime_pb2.ExpertRequest) -> Response:
@@ -156,9 +162,9 @@ class NodeHandler:
 
     async def _push_on(self, session: Session, step: Step, out: torch.Tensor) -> bool:
         """Send ``out`` to the next hop of the client's chain; False (the client relays) if it fails."""
-        if self._send_push is None:
-            return False
         target, rest = step.push_to[0], step.push_to[1:]
+        if self._send_push is None or time.monotonic() < self._no_push_until.get(target.peer_id, 0.0):
+            return False
         meta = {"owner": session.peer, "session_id": target.session_id, "step_id": target.step_id,
                 "position": step.position, "push_to": [t.model_dump() for t in rest]}
         parts = encode(Request, meta, [out])
@@ -168,7 +174,9 @@ class NodeHandler:
             reply = await asyncio.wait_for(self._send_push(target.peer_id, parts[0]), PUSH_TIMEOUT_S)
             error = RpcError.from_wire(decode_meta(reply))
         except Exception as e:  # unreachable, slow or gone: the client relays instead
-            logger.info("push to %s failed (%s); the client relays", target.peer_id[-8:], e)
+            logger.info("push to %s failed (%r); clients relay to it for %.0f s", target.peer_id[-8:], e,
+                        PUSH_RETRY_S)
+            self._no_push_until[target.peer_id] = time.monotonic() + PUSH_RETRY_S
             return False
         if error is not None:
             logger.info("push to %s refused: %s", target.peer_id[-8:], error)
