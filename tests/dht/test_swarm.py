@@ -13,51 +13,15 @@ from hivemind.utils import get_dht_time
 
 from chainswarm.dht.keys import MODEL_INDEX_KEY
 from chainswarm.dht.peer import SwarmConnectionError, own_peer_id, start_dht
-from chainswarm.dht.records import LoadRecord, NodeRecord, NodeState, SwarmSpec
+from chainswarm.dht.records import LoadRecord, NodeState
 from chainswarm.dht.swarm import SwarmDHT, list_models
 from chainswarm.dht.view import total_arrival_rate
+from tests.dht.builders import make_node, make_spec
 
 pytestmark = pytest.mark.swarm
 
 LONG_S = 60.0
 """Expiration for records a test does not expect to expire."""
-
-
-def make_spec(**changes: Any) -> SwarmSpec:
-    fields: dict[str, Any] = dict(
-        model_id="tiny-llama",
-        num_blocks=8,
-        dtype="float32",
-        max_length=512,
-        block_bytes=4096,
-        cache_bytes=512,
-    )
-    fields.update(changes)
-    return SwarmSpec(**fields)
-
-
-def make_node(peer_id: str, start: int, end: int, **changes: Any) -> NodeRecord:
-    fields: dict[str, Any] = dict(
-        peer_id=peer_id,
-        state=NodeState.ONLINE,
-        start=start,
-        end=end,
-        memory_bytes=65536,
-        block_bytes=4096,
-        cache_slots_total=20,
-        cache_slots_free=20,
-        block_time_s=0.001,
-        prefill_s_per_token=1e-5,
-        decode_s_per_step=0.001,
-        c_reserved=2,
-        dtype="float32",
-        device="cpu",
-        throughput=100.0,
-        version="0.1.0",
-        announced_at=get_dht_time(),
-    )
-    fields.update(changes)
-    return NodeRecord(**fields)
 
 
 def facades(swarm, prefix: str, **options: Any) -> tuple[SwarmDHT, SwarmDHT, SwarmDHT, SwarmDHT]:

@@ -4,48 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any
 
-from chainswarm.dht.records import LoadRecord, MovingLease, NodeRecord, NodeState, SwarmSpec
+from chainswarm.dht.records import LoadRecord, MovingLease, NodeState
 from chainswarm.dht.view import SwarmView, consensus, lease_holder, misfit, record_owner, total_arrival_rate
-
-
-def peer(name: str) -> str:
-    return "12D3KooW" + name * 8
-
-
-def make_spec(**changes: Any) -> SwarmSpec:
-    fields: dict[str, Any] = dict(
-        model_id="tiny-llama",
-        num_blocks=8,
-        dtype="float32",
-        max_length=512,
-        block_bytes=4096,
-        cache_bytes=512,
-    )
-    return SwarmSpec(**(fields | changes))
-
-
-def make_node(name: str, start: int, end: int, state: NodeState = NodeState.ONLINE) -> NodeRecord:
-    return NodeRecord(
-        peer_id=peer(name),
-        state=state,
-        start=start,
-        end=end,
-        memory_bytes=65536,
-        block_bytes=4096,
-        cache_slots_total=20,
-        cache_slots_free=20,
-        block_time_s=0.001,
-        prefill_s_per_token=1e-5,
-        decode_s_per_step=0.001,
-        c_reserved=2,
-        dtype="float32",
-        device="cpu",
-        throughput=100.0,
-        version="0.1.0",
-        announced_at=100.0,
-    )
+from tests.dht.builders import make_node, make_spec, peer
 
 
 def test_the_view_imports_without_hivemind():
@@ -74,22 +36,23 @@ def test_lease_holder_is_the_earliest_active_claim_with_ties_to_the_smaller_peer
 
 def test_misfit_names_a_differing_spec_or_a_span_beyond_the_swarm():
     spec = make_spec()
-    assert misfit(make_node("A", 0, 9), None, None) is None
-    assert misfit(make_node("A", 0, 8), spec, spec) is None
-    assert "max_length: 512 != 1024" in misfit(make_node("A", 0, 8), spec, make_spec(max_length=1024))
-    assert misfit(make_node("A", 0, 9), spec, None) == "end 9 > num_blocks 8"
+    assert misfit(make_node(peer("A"), 0, 9), None, None) is None
+    assert misfit(make_node(peer("A"), 0, 8), spec, spec) is None
+    assert "max_length: 512 != 1024" in misfit(make_node(peer("A"), 0, 8), spec, make_spec(max_length=1024))
+    assert misfit(make_node(peer("A"), 0, 9), spec, None) == "end 9 > num_blocks 8"
 
 
 def test_record_owner_is_the_subkey_a_record_must_sit_under():
     load = LoadRecord(client_id="client-1", arrival_rate=1.0, window_s=30.0, updated_at=100.0)
-    assert record_owner(make_node("A", 0, 8)) == peer("A")
+    assert record_owner(make_node(peer("A"), 0, 8)) == peer("A")
     assert record_owner(MovingLease(peer_id=peer("B"), since=1.0, until=2.0)) == peer("B")
     assert record_owner(load) == "client-1"
     assert record_owner(make_spec()) is None
 
 
 def test_coverage_without_a_spec_runs_to_the_furthest_end_and_counts_online_nodes_only():
-    nodes = [make_node("A", 0, 3), make_node("B", 2, 5), make_node("C", 0, 6, NodeState.JOINING)]
+    nodes = [make_node(peer("A"), 0, 3), make_node(peer("B"), 2, 5),
+             make_node(peer("C"), 0, 6, state=NodeState.JOINING)]
     view = SwarmView(
         prefix="chainswarm.tiny",
         spec=None,
