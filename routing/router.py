@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -56,6 +57,8 @@ class RoutingConfig:
     session: SessionConfig = field(default_factory=SessionConfig)
     # A request waits at most this long for a chain (queue plus "busy" retries) before failing.
     dispatch_timeout_s: float = 600.0
+    # ...but only this long while no node of the model is announced at all (wrong swarm or model).
+    no_swarm_timeout_s: float = 30.0
     # Publish this client's arrival rate this often, averaged over the last window.
     load_period_s: float = 10.0
     load_window_s: float = 60.0
@@ -108,10 +111,7 @@ class SwarmRouter:
         """An open session on a chain chosen by JFFC; its slot is freed on exit."""
         self.arrivals.record()
         opener = self._open_petals if self.config.policy is RoutingPolicy.PETALS else self._open
-        try:
-            lease, session = await asyncio.wait_for(opener(max_length), self.config.dispatch_timeout_s)
-        except TimeoutError:
-            raise ChainUnavailable(self._why_no_chain()) from None
+        lease, session = await self._wait_for_chain(opener(max_length))
         try:
             yield session
         finally:
@@ -122,6 +122,26 @@ class SwarmRouter:
                 if lease is not None:
                     self.dispatcher.release(lease)
                 await self._wake_waiters(session.hops)
+
+    async def _wait_for_chain(self, opening: Awaitable[tuple[Lease | None, ChainSession]]
+                              ) -> tuple[Lease | None, ChainSession]:
+        """``opening``'s result within ``dispatch_timeout_s``, or ``no_swarm_timeout_s`` while no node
+        of the model is announced; past either, ChainUnavailable saying why."""
+        task = asyncio.ensure_future(opening)
+        started = time.monotonic()
+        try:
+            while True:
+                done, _ = await asyncio.wait([task], timeout=1.0)
+                if done:
+                    return task.result()
+                waited = time.monotonic() - started
+                if waited > self.config.dispatch_timeout_s or (
+                        self.spec is None and waited > self.config.no_swarm_timeout_s):
+                    raise ChainUnavailable(self._why_no_chain())
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     # -- Router protocol (for sessions) --------------------------------------------------
 
