@@ -40,7 +40,7 @@ NODES = 3
 SLOT_HEADROOM = 4  # cache slots per block beyond the largest batch (a warm-up session, a late close)
 STOP_RESERVE_S = 30.0  # budget kept for stopping processes and writing results
 LOG_TAIL_LINES = 400
-PROC_STOP_S = 15.0  # a node drains (no sessions left by then) and announces itself offline in about a second
+PROC_STOP_S = 15.0  # grace per process: a node drains (no sessions left by then) and leaves in about a second
 
 
 @dataclass
@@ -136,22 +136,6 @@ def start_swarm(run: Run, model: Path, variant: Variant, workdir: Path) -> list[
     return maddrs
 
 
-def stop_swarm(procs: list[Proc]) -> None:
-    """SIGTERM the nodes' main processes alone, then the bootstrap's, so each leaves through its own
-    DHT peer (a signal to a process group kills that peer first, and the node then waits out a DHT
-    timeout while announcing itself offline); then stop whatever is left of each group."""
-    for group in (procs[1:], procs[:1]):
-        for proc in group:
-            proc.kill(signal.SIGTERM)
-        deadline = time.monotonic() + PROC_STOP_S
-        for proc in group:
-            try:
-                proc.popen.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-    stop_all(procs)
-
-
 def run_variant(run: Run, model: Path, variant: Variant) -> None:
     args = run.args
     workdir = run.workdir / variant.label
@@ -169,7 +153,7 @@ def run_variant(run: Run, model: Path, variant: Variant) -> None:
         run.results["errors"][f"swarm-{variant.label}"] = repr(e)
     finally:
         procs, run.procs = run.procs, []
-        stop_swarm(procs)
+        stop_all(procs, PROC_STOP_S)
         for out in run.outs:
             with open(out / f"nodes-{variant.label}.log", "w") as log:
                 for proc in procs:
@@ -280,7 +264,7 @@ def main() -> None:
         results["errors"]["run"] = f"stopped: {e!r}"
         raise
     finally:
-        stop_swarm(run.procs)
+        stop_all(run.procs, PROC_STOP_S)
         results["summary"] = summary(results)
         run.save()
         if not args.keep:
