@@ -32,7 +32,7 @@ from chainswarm.node.rebalancer import wait_for_move
 from chainswarm.node.sessions import SessionTable
 from chainswarm.node.slots import SlotPool
 from chainswarm.node.speed import NodeSpeed, node_speed
-from chainswarm.placement import ServerSpec
+from chainswarm.placement import ServerSpec, swarm_reservation
 from chainswarm.wire.messages import PROTOCOL_VERSION
 from chainswarm.wire.service import BlockService, push_sender
 
@@ -76,6 +76,7 @@ class Node:
                 f"--max-length {config.max_length}; offer at least {minimum} bytes or lower --max-length")
         self._stop: asyncio.Event | None = None
         self._serving: _Serving | None = None
+        self._joining_c = 1
 
     def run(self) -> None:
         """Join, serve until SIGINT/SIGTERM, then drain and leave. Blocks."""
@@ -106,6 +107,10 @@ class Node:
         p2p = await self.swarm.dht.replicate_p2p()
         view = await asyncio.to_thread(self.swarm.read_swarm)
         model = self.spec.model_spec()
+        # Before it serves, the node rates itself at the c the swarm runs with, as the others rate
+        # themselves; rated alone it would look several times faster than identical peers.
+        self._joining_c = swarm_reservation(
+            n.c_reserved for n in view.nodes.values() if n.state in (NodeState.JOINING, NodeState.ONLINE)) or 1
         if self.config.blocks is not None:
             choice: SpanChoice | None = fixed_span(*self.config.blocks, self._server_spec(), model, view)
         else:
@@ -197,9 +202,10 @@ class Node:
 
     def _concurrency(self) -> int:
         """Jobs this node runs at once when full: c* of its span choice (the paper's capacity), or for
-        ``--blocks`` the jobs its slots hold over the whole span (at most one batch). 1 before any span."""
+        ``--blocks`` the jobs its slots hold over the whole span (at most one batch). Before any span:
+        the c the swarm runs with."""
         if self._serving is None:
-            return 1
+            return self._joining_c
         choice = self._serving.choice
         return max(1, choice.c_reserved or min(choice.cache_slots // choice.span.count, DEFAULT_MAX_BATCH))
 

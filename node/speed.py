@@ -56,7 +56,7 @@ class NodeSpeed:
         n = max(1, concurrency)
         if not batching:
             return n * self.decode_s_per_step
-        points = self.decode_batch_s
+        points = _rising(self.decode_batch_s)
         for (b0, t0), (b1, t1) in zip(points, points[1:], strict=False):
             if n <= b1:
                 return t0 + (t1 - t0) * (n - b0) / (b1 - b0)
@@ -75,6 +75,16 @@ class NodeSpeed:
         """Tokens per second that ``concurrency`` sessions generate together through ``num_blocks`` blocks."""
         n = max(1, concurrency)
         return n / max(self.decode_s_per_job_step(n, batching) * max(1, num_blocks), 1e-9)
+
+
+def _rising(points: tuple[tuple[int, float], ...]) -> list[tuple[int, float]]:
+    """The curve with each step at least as long as the smaller batch's: a larger batch never takes
+    less time, and a reading spoilt by a noisy neighbour must not make c* look cheap."""
+    out, longest = [], 0.0
+    for batch, seconds in points:
+        longest = max(longest, seconds)
+        out.append((batch, longest))
+    return out
 
 
 def device_name(device: torch.device) -> str:

@@ -66,3 +66,11 @@ def test_a_corrupt_cache_entry_is_measured_again(tmp_path, caplog):
     second = node_speed(info, torch.device("cpu"), torch.float32, cache)
     assert "ignoring cached speed" in caplog.text
     assert second != first and [b for b, _ in second.decode_batch_s] == list(MEASURED_BATCHES)
+
+
+def test_a_noisy_reading_never_makes_a_larger_batch_faster():
+    # measured while a neighbour loaded the CPU: 4 sessions "slower" than 16
+    noisy = NodeSpeed(1e-4, ((1, 1e-3), (4, 7.9e-3), (16, 4.8e-3), (64, 18.9e-3)))
+    steps = [noisy.decode_s_per_job_step(n) for n in range(1, 65)]
+    assert steps == sorted(steps)
+    assert noisy.decode_s_per_job_step(10) == pytest.approx(7.9e-3)
