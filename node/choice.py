@@ -38,11 +38,15 @@ def placed_nodes(view: SwarmView, exclude: str | None = None) -> rules.View:
     }
 
 
-def _reservation(view: SwarmView, servers: list[ServerSpec], model: ModelSpec, rate: float) -> int:
-    current = rules.swarm_reservation(
+def current_reservation(view: SwarmView) -> int | None:
+    """The c the joining and online nodes run with now (None if none announces one)."""
+    return rules.swarm_reservation(
         n.c_reserved for n in view.nodes.values() if n.state in (NodeState.JOINING, NodeState.ONLINE)
     )
-    return rules.choose_reservation(servers, model, rate, TARGET_LOAD, current=current)
+
+
+def _reservation(view: SwarmView, servers: list[ServerSpec], model: ModelSpec, rate: float) -> int:
+    return rules.choose_reservation(servers, model, rate, TARGET_LOAD, current=current_reservation(view))
 
 
 def choose_span(view: SwarmView, me: ServerSpec, model: ModelSpec) -> SpanChoice:

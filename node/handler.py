@@ -65,7 +65,6 @@ class NodeHandler:
         self._send_push = send_push
         self._inboxes: dict[str, asyncio.Queue] = {}  # session key -> its stream's inbox
         self._no_push_until: dict[str, float] = {}  # peer id -> monotonic time of the next try
-        self.pushes_received = 0
 
     async def info(self, request: runtime_pb2.ExpertRequest) -> Response:
         return encode(Response, self._info())[0]
@@ -100,7 +99,6 @@ class NodeHandler:
                 raise RpcError(ErrorCode.BAD_REQUEST, f"no open session {push.session_id!r} of {push.owner[-8:]}")
             _, tensors = await read_message(request, _empty())
             inbox.put_nowait((push.step(), tensors))
-            self.pushes_received += 1
             return encode(Response, {"ok": True})[0]
         except RpcError as e:
             return encode(Response, e.to_wire())[0]

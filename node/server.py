@@ -23,7 +23,7 @@ from chainswarm.models.device import resolve_device, resolve_dtype
 from chainswarm.models.span import BlockSpan
 from chainswarm.models.spec import ModelInfo, block_bytes, cache_bytes, load_model_info
 from chainswarm.node.announcer import Announcer
-from chainswarm.node.choice import SpanChoice, choose_span, fixed_span
+from chainswarm.node.choice import SpanChoice, choose_span, current_reservation, fixed_span
 from chainswarm.node.config import NodeConfig
 from chainswarm.node.executor import DEFAULT_MAX_BATCH, Executor
 from chainswarm.node.handler import NodeHandler
@@ -32,7 +32,7 @@ from chainswarm.node.rebalancer import wait_for_move
 from chainswarm.node.sessions import SessionTable
 from chainswarm.node.slots import SlotPool
 from chainswarm.node.speed import NodeSpeed, node_speed
-from chainswarm.placement import ServerSpec, swarm_reservation
+from chainswarm.placement import ServerSpec
 from chainswarm.wire.messages import PROTOCOL_VERSION
 from chainswarm.wire.service import BlockService, push_sender
 
@@ -109,8 +109,7 @@ class Node:
         model = self.spec.model_spec()
         # Before it serves, the node rates itself at the c the swarm runs with, as the others rate
         # themselves; rated alone it would look several times faster than identical peers.
-        self._joining_c = swarm_reservation(
-            n.c_reserved for n in view.nodes.values() if n.state in (NodeState.JOINING, NodeState.ONLINE)) or 1
+        self._joining_c = current_reservation(view) or 1
         if self.config.blocks is not None:
             choice: SpanChoice | None = fixed_span(*self.config.blocks, self._server_spec(), model, view)
         else:
