@@ -3,9 +3,9 @@
 The client sends a step to the first hop, which pushes its output to the next hop itself, and so
 on (server-to-server push: one network leg per hop instead of a client round trip); every hop also
 replies to the client, and where a push fails the client relays that output as Petals does. The
-client keeps every hop's inputs, chunk by chunk with their positions. When a node fails, the session bans it, asks the
-router for a replacement of that hop's blocks from the current view (one node or several), and
-replays the hop's history there: each chunk again, at its own position, with the same chunking,
+client keeps every hop's inputs, chunk by chunk with their positions. When a node fails, the
+session bans it, asks the router for a replacement of that hop's blocks from the current view
+(one node or several), and replays the hop's history there: each chunk again, at its own position, with the same chunking,
 so the replacement's KV cache and its output are bit-for-bit what the failed node's would have
 been. Downstream hops are kept; the generated text is the same as without the failure.
 
